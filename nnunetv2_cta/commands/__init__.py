@@ -1,0 +1,14 @@
+"""CLI subcommands, one module each.
+
+Every module defines ``NAME`` (the subcommand), ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``. Only ``argparse`` and the standard library may be imported at module level: heavy
+imports (numpy, torch, nnunetv2) go inside ``run`` so ``nnunetv2_cta --help`` stays instant. ``run`` parses
+nothing itself; it calls one documented public function of the package.
+
+The registry is explicit: add a module to ``COMMAND_MODULES`` below.
+"""
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "nnunetv2_cta.commands.env",
+    "nnunetv2_cta.commands.plan",
+)
