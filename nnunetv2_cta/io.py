@@ -103,7 +103,9 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as err:
-        raise DatasetFormatError(f"cannot read image {str(path)!r}: {str(err).strip().splitlines()[-1]}") from err
+        raise DatasetFormatError(
+            f"cannot read image {str(path)!r}: {str(err).strip().splitlines()[-1]}"
+        ) from err
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise DatasetFormatError(
             f"{str(path)!r}: expected a 3D single-channel volume, got dimension {image.GetDimension()} "

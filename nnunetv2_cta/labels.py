@@ -94,7 +94,9 @@ def dataset_json(
     return out
 
 
-def check_label_values(labels: np.ndarray, allowed: Iterable[int] = LABELS.values(), *, what: str = "label map") -> None:
+def check_label_values(
+    labels: np.ndarray, allowed: Iterable[int] = LABELS.values(), *, what: str = "label map"
+) -> None:
     """Raise :class:`DatasetFormatError` if ``labels`` holds values outside ``allowed``, naming them."""
     allowed_set = {int(a) for a in allowed}
     present = {int(v) for v in np.unique(labels)}

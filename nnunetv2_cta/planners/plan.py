@@ -1,0 +1,172 @@
+"""``plan_dataset``: fingerprint -> CTA planner -> preprocessing, through nnU-Net's Python API.
+
+nnU-Net's own ``nnUNetv2_plan_and_preprocess -pl`` looks planners up only inside nnunetv2, so ours is passed as
+a class object to ``plan_experiment_dataset``. The nnU-Net folders must be set in the environment before this
+module's functions run (nnunetv2 reads them at import).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from nnunetv2_cta.environment import require_nnunet_paths
+from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, OutputExistsError
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_dataset_name(dataset: str | int, raw_root: Path) -> str:
+    """``501`` / ``"501"`` / ``"Dataset501_PhantomCTA"`` -> the dataset folder name inside ``nnUNet_raw``.
+
+    Raises:
+        DatasetFormatError: no such dataset (the message lists the ids that exist), or the id is ambiguous.
+    """
+    text = str(dataset).strip()
+    if re.fullmatch(r"\d{1,3}", text):
+        prefix = f"Dataset{int(text):03d}_"
+        matches = sorted(p.name for p in raw_root.iterdir() if p.is_dir() and p.name.startswith(prefix))
+    elif re.fullmatch(r"Dataset\d{3}_.+", text):
+        matches = [text] if (raw_root / text).is_dir() else []
+    else:
+        raise DatasetFormatError(
+            f"dataset must be an id (e.g. 501) or a name 'DatasetXXX_Name', got {text!r}"
+        )
+    if len(matches) > 1:
+        raise DatasetFormatError(f"dataset id {text} is ambiguous in {raw_root}: {matches}")
+    if not matches:
+        known = sorted(p.name for p in raw_root.iterdir() if p.is_dir() and p.name.startswith("Dataset"))
+        raise DatasetFormatError(
+            f"dataset {text!r} not found in nnUNet_raw={raw_root}; available: {known or 'none'}"
+        )
+    return matches[0]
+
+
+def plan_dataset(
+    dataset: str | int,
+    *,
+    preset: str = "L",
+    configurations: Sequence[str] = ("3d_fullres",),
+    num_processes: int = 2,
+    verify: bool = False,
+    overwrite: bool = False,
+    target_spacing: Sequence[float] | None = None,
+) -> Path:
+    """Fingerprint, plan with the CTA planner and preprocess one nnU-Net raw dataset.
+
+    Args:
+        dataset: id or ``DatasetXXX_Name`` inside ``$nnUNet_raw``.
+        preset: ``cpu``, ``M``, ``L`` or ``XL`` (see :mod:`nnunetv2_cta.planners.presets`).
+        configurations: configurations to preprocess (planned are ``3d_fullres`` and ``2d``).
+        num_processes: worker processes for fingerprinting and preprocessing.
+        verify: run nnU-Net's dataset integrity check before fingerprinting.
+        overwrite: replace an existing plans file of the same name (and recompute the fingerprint).
+        target_spacing: mm in array axis order ``(z, y, x)``; overrides the CTA spacing rule.
+
+    Returns:
+        Path of the written plans file ``$nnUNet_preprocessed/<dataset>/nnUNetCTAPlans_<preset>.json``.
+
+    Raises:
+        ConfigurationError: nnU-Net folders unset, unknown preset or configuration, bad num_processes.
+        DatasetFormatError: unknown dataset, missing/invalid dataset.json, no CT channel, failed verification.
+        OutputExistsError: the plans file exists and ``overwrite`` is false.
+
+    Nothing is left half-written: if planning or preprocessing fails, the plans file and the preprocessed data
+    of this call are removed again.
+    """
+    from nnunetv2_cta.planners.presets import get_preset
+
+    paths = require_nnunet_paths("nnUNet_raw", "nnUNet_preprocessed")
+    preset_obj = get_preset(preset)
+    if int(num_processes) < 1:
+        raise ConfigurationError(f"num_processes must be >= 1, got {num_processes!r}")
+    if target_spacing is not None and (
+        len(target_spacing) != 3 or any(float(s) <= 0 for s in target_spacing)
+    ):
+        raise ConfigurationError(
+            f"target_spacing must be three positive mm values (z, y, x), got {target_spacing!r}"
+        )
+    name = resolve_dataset_name(dataset, paths["nnUNet_raw"])
+    dataset_id = int(name[7:10])
+    dataset_json_file = paths["nnUNet_raw"] / name / "dataset.json"
+    try:
+        dataset_json = json.loads(dataset_json_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DatasetFormatError(f"cannot read {dataset_json_file}: {err}") from err
+    if not isinstance(dataset_json.get("channel_names"), dict) or not dataset_json["channel_names"]:
+        raise DatasetFormatError(
+            f"{dataset_json_file}: 'channel_names' missing or empty, expected e.g. {{'0': 'CT'}}"
+        )
+
+    from nnunetv2_cta.planners.cta_planner import PLANNERS, resolve_channel_normalization
+
+    resolve_channel_normalization(dataset_json["channel_names"])  # fail before any work is done
+
+    preprocessed = paths["nnUNet_preprocessed"] / name
+    plans_file = preprocessed / f"{preset_obj.plans_name}.json"
+    if plans_file.exists() and not overwrite:
+        raise OutputExistsError(f"plans file {plans_file} exists; pass --overwrite to replace it")
+
+    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import (
+        DatasetFingerprintExtractor,
+    )
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprint_dataset,
+        plan_experiment_dataset,
+        preprocess_dataset,
+    )
+
+    try:
+        extract_fingerprint_dataset(
+            dataset_id,
+            DatasetFingerprintExtractor,
+            num_processes=int(num_processes),
+            check_dataset_integrity=verify,
+            clean=overwrite,
+            verbose=False,
+        )
+    except (AssertionError, RuntimeError) as err:
+        raise DatasetFormatError(f"dataset {name} failed nnU-Net's checks: {err}") from err
+
+    created = [plans_file]
+    if plans_file.exists():
+        plans_file.unlink()  # nnU-Net merges into an existing plans file; --overwrite means replace
+    try:
+        plans, identifier = plan_experiment_dataset(
+            dataset_id,
+            experiment_planner_class=PLANNERS[preset_obj.name],
+            overwrite_target_spacing=tuple(float(s) for s in target_spacing) if target_spacing else None,
+        )
+        unknown = [c for c in configurations if c not in plans["configurations"]]
+        if unknown:
+            raise ConfigurationError(
+                f"configuration(s) {unknown} not in the plans; available: {sorted(plans['configurations'])}"
+            )
+        created += [preprocessed / plans["configurations"][c]["data_identifier"] for c in configurations]
+        preprocess_dataset(
+            dataset_id,
+            identifier,
+            tuple(configurations),
+            num_processes=[int(num_processes)] * len(configurations),
+            verbose=False,
+            show_progress_bar=False,
+        )
+    except BaseException:
+        for path in created:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
+        raise
+    logger.info("plans written to %s", plans_file)
+    return plans_file
+
+
+def default_num_processes() -> int:
+    """Worker processes used by ``plan`` when ``-np`` is not given: the CPU count, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
