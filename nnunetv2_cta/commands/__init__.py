@@ -11,4 +11,5 @@ The registry is explicit: add a module to ``COMMAND_MODULES`` below.
 COMMAND_MODULES: tuple[str, ...] = (
     "nnunetv2_cta.commands.env",
     "nnunetv2_cta.commands.plan",
+    "nnunetv2_cta.commands.convert",
 )
