@@ -151,7 +151,7 @@ def check_ct_image(image: np.ndarray, *, what: str = "image") -> None:
             raise DatasetFormatError(f"{what}: {bad} voxel(s) are NaN or infinite")
     lo, hi = image.min(), image.max()
     if lo == hi:
-        raise DatasetFormatError(f"{what}: image is constant (every voxel is {lo!r})")
+        raise DatasetFormatError(f"{what}: image is constant (every voxel is {lo.item()!r})")
 
 
 def compact_ct_dtype(image: np.ndarray) -> np.ndarray:
