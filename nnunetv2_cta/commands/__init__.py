@@ -12,4 +12,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nnunetv2_cta.commands.env",
     "nnunetv2_cta.commands.plan",
     "nnunetv2_cta.commands.convert",
+    "nnunetv2_cta.commands.evaluate",
 )
