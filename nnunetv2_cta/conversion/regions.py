@@ -87,9 +87,12 @@ def find_arch_top(
     if not vessels.any():
         return None
     nz = np.argwhere(vessels)
-    lo, hi = nz.min(0), nz.max(0) + 1
+    # crop with one voxel of background where the crop is inside the volume; where it reaches the volume
+    # border the vessel is cut by the field of view and continues (black_border=False)
+    lo, hi = np.maximum(nz.min(0) - 1, 0), np.minimum(nz.max(0) + 2, vessels.shape)
     crop = np.ascontiguousarray(vessels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], dtype=np.uint8)
     depth = edt.edt(crop, anisotropy=tuple(geometry.spacing), black_border=False)
+    depth[~np.isfinite(depth)] = 0.0  # a crop filled along every axis has no background to measure from
     core = depth >= aorta_min_radius_mm
     if not core.any():
         return None
