@@ -47,6 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "intracranial=4 vessels=2,3,4); vessel metrics are computed for regions of vessel labels only",
     )
     parser.add_argument(
+        "--vessel-labels",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="LABEL",
+        help="label values that are vessels (default: 2 3 4); regions made only of them get clDice, breaks, "
+        "connected recall and V-score",
+    )
+    parser.add_argument(
         "--graphs", default=None, metavar="DIR", help="folder of <case>_graph.json for the V-score"
     )
     parser.add_argument("-np", "--num-processes", type=int, default=1, help="worker processes (default 1)")
@@ -57,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nnunetv2_cta.evaluation.case import DEFAULT_LABELS
     from nnunetv2_cta.evaluation.folder import evaluate_folder
+    from nnunetv2_cta.labels import VESSEL_LABELS
 
     summary = evaluate_folder(
         args.gt,
@@ -69,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         progress=True,
         csv_path=args.csv,
         overwrite=args.overwrite,
+        vessel_labels=args.vessel_labels if args.vessel_labels is not None else VESSEL_LABELS,
     )
     for region, metrics in summary["mean"].items():
         shown = ", ".join(

@@ -121,6 +121,7 @@ def evaluate_case(
     graph: dict | str | os.PathLike | None = None,
     pred_geometry=None,
     case: str = "case",
+    vessel_labels: Iterable[int] = VESSEL_LABELS,
 ) -> dict:
     """Evaluate one predicted label map against its ground truth.
 
@@ -133,11 +134,13 @@ def evaluate_case(
             V-score weights; ``None``: weights from the label map.
         pred_geometry: geometry of the prediction; when given it must match ``geometry``.
         case: case name used in errors and warnings.
+        vessel_labels: label values that are vessels; regions made only of them get the vessel metrics
+            (default 2, 3, 4 of our scheme; e.g. all labels for a TopCoW multiclass map).
 
     Returns:
         ``{"metrics": {region: {metric: number}}, "breaks": {region: [Break.to_dict(), ...]}}``, with
         ``breaks`` for vessel regions only. Metric names: :data:`BASE_METRICS`, plus :data:`VESSEL_METRICS`
-        for regions whose labels are all vessel labels.
+        for regions whose labels are all in ``vessel_labels``.
 
     Raises:
         GeometryError: shape or grid mismatch. DatasetFormatError: label values outside ``labels``.
@@ -146,6 +149,7 @@ def evaluate_case(
     spacing = tuple(geometry.spacing)
     labels = tuple(sorted({int(v) for v in labels} | {0}))
     regions = normalize_regions(regions, labels)
+    vessel_set = {int(v) for v in vessel_labels}
     gt, pred = np.asarray(gt), np.asarray(pred)
     if gt.ndim != 3:
         raise GeometryError(f"case {case!r}: ground truth must be a 3D [z, y, x] array, got shape {gt.shape}")
@@ -181,7 +185,7 @@ def evaluate_case(
         m.update(overlap_metrics(pair.gt, pair.pred, spacing))
         m.update(_surface(pair, spacing))
         m.update(betti_errors(pair.gt, pair.pred))
-        if set(values) <= set(VESSEL_LABELS):
+        if set(values) <= vessel_set:
             m.update(
                 cldice_scores(
                     pair.gt, pair.pred, gt_skeleton=pair.gt_skeleton, pred_skeleton=pair.pred_skeleton

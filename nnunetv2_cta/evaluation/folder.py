@@ -40,6 +40,7 @@ from nnunetv2_cta.evaluation.case import (
     evaluate_case,
     normalize_regions,
 )
+from nnunetv2_cta.labels import VESSEL_LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _pair_cases(gt_dir, pred_dir) -> list[tuple[str, Path, Path]]:
 
 def _evaluate_one(job: tuple) -> dict:
     """Worker: read one pair and evaluate it (module level so that spawned processes can import it)."""
-    case, gt_path, pred_path, labels, regions, graph_path = job
+    case, gt_path, pred_path, labels, regions, graph_path, vessel_labels = job
     from nnunetv2_cta.io import read_image
 
     gt, geometry = read_image(gt_path)
@@ -98,6 +99,7 @@ def _evaluate_one(job: tuple) -> dict:
         graph=graph_path,
         pred_geometry=pred_geometry,
         case=case,
+        vessel_labels=vessel_labels,
     )
     return {
         "prediction_file": str(pred_path),
@@ -162,6 +164,7 @@ def evaluate_folder(
     progress: bool = False,
     csv_path: str | os.PathLike | None = None,
     overwrite: bool = False,
+    vessel_labels: Iterable[int] = VESSEL_LABELS,
 ) -> dict:
     """Evaluate every case of ``pred_dir`` against ``gt_dir`` and write ``summary.json`` and a CSV.
 
@@ -175,6 +178,7 @@ def evaluate_folder(
         progress: show a tqdm progress bar.
         csv_path: the CSV to write; default ``output_json`` with the ending ``.csv``.
         overwrite: replace existing outputs.
+        vessel_labels: label values that are vessels (regions made only of them get the vessel metrics).
 
     Returns:
         The summary dict that was written.
@@ -203,7 +207,9 @@ def evaluate_folder(
             graph_path = Path(graphs_dir) / f"{case}_graph.json"
             if not graph_path.is_file():
                 raise DatasetFormatError(f"case {case!r}: vessel graph {str(graph_path)!r} does not exist")
-        jobs.append((case, gt_path, pred_path, labels, regions, graph_path))
+        jobs.append(
+            (case, gt_path, pred_path, labels, regions, graph_path, tuple(int(v) for v in vessel_labels))
+        )
 
     n_workers = min(int(num_processes), len(jobs))
     bar = tqdm(total=len(jobs), desc="evaluate", unit="case", disable=not progress)
