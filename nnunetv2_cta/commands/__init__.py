@@ -13,4 +13,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nnunetv2_cta.commands.plan",
     "nnunetv2_cta.commands.convert",
     "nnunetv2_cta.commands.evaluate",
+    "nnunetv2_cta.commands.phantom",
 )

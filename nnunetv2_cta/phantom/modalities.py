@@ -1,0 +1,633 @@
+"""Render an :class:`~nnunetv2_cta.phantom.anatomy.Anatomy` as CTA, non-contrast CT or 3D rotational DSA.
+
+Pipeline (one anatomy, any modality): soft tissue per z-slab → bones (cortical shell, cancellous core)
+→ air cavities → vessel layer (plaque/thrombus, then lumen; partial volume from the exact distance to the
+centreline) → calcifications and metal → Gaussian PSF → correlated noise → metal streaks → int16 HU.
+
+Labels follow :mod:`nnunetv2_cta.labels`: bone where a bone covers at least half a voxel; a vessel voxel
+is one whose centre lies within ``max(r, h)`` of its segment's centreline (``r`` the lumen radius there,
+``h`` half the voxel diagonal, so vessels thinner than a voxel stay 26-connected); veins and calcified
+plaque are background. Distal-tree branches thinner than a quarter voxel (mean radius) are drawn in the
+image (faint partial volume) but left out of the labels and the graph.
+
+HU ranges drawn per case (uniform): CTA arterial lumen 250-550 (fading distally), veins 100-250 (late
+phase: 85-100 % of arterial), cancellous bone 200-400, cortical 700-1800; NCCT blood 40-55, brain 30-35;
+DSA lumen 1800-3200, bone 400-1800, soft tissue 0-60 with cupping.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from nnunetv2_cta.errors import ConfigurationError, GeometryError, SpacingError
+from nnunetv2_cta.io import Geometry
+from nnunetv2_cta.labels import BONE
+from nnunetv2_cta.phantom import _geom as G
+from nnunetv2_cta.phantom.anatomy import Anatomy, Segment
+from nnunetv2_cta.phantom.graph import GRAPH_FORMAT, GRAPH_VERSION
+from nnunetv2_cta.phantom.presets import CTA_FOV_ANCHOR, DSA_FOV_CENTER, get_preset
+
+logger = logging.getLogger(__name__)
+
+MODALITIES: tuple[str, ...] = ("cta", "ncct", "dsa")
+Modality = Literal["cta", "ncct", "dsa"]
+MAX_VOXELS = 1_200_000_000
+MIN_VOXELS_PER_AXIS = 16
+
+
+@dataclass
+class PhantomCase:
+    """One rendered case.
+
+    Attributes:
+        image: int16 ``[z, y, x]`` HU (for DSA: the contrast ("fill") run, in DSA units on an HU-like scale).
+        labels: uint8 ``[z, y, x]`` label map (0 background, 1 bone, 2 aorta, 3 carotid, 4 intracranial).
+        geometry: the voxel grid (identity direction, spacing ``(z, y, x)`` mm).
+        graph: vessel graph dict in the format of :mod:`~nnunetv2_cta.phantom.graph`.
+        modality: ``"cta"``, ``"ncct"`` or ``"dsa"``.
+        mask_image: DSA only: the mask (no contrast) run, int16, with the requested mis-registration.
+        subtracted: DSA only: fill minus mask, int16.
+        info: the HU values and options drawn for this case.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    geometry: Geometry
+    graph: dict
+    modality: str
+    mask_image: np.ndarray | None = None
+    subtracted: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+def _grid_for(anatomy: Anatomy, modality: str, spacing: float | None, fov) -> G.Grid:
+    pre = get_preset(anatomy.preset)
+    s = (pre.dsa_spacing if modality == "dsa" else pre.spacing) if spacing is None else spacing
+    if (
+        isinstance(s, bool)
+        or not isinstance(s, (int, float, np.floating, np.integer))
+        or not np.isfinite(s)
+        or s <= 0
+    ):
+        raise SpacingError(f"spacing must be a positive number of mm, got {spacing!r}")
+    s = float(s)
+    box = (pre.dsa_fov if modality == "dsa" else pre.fov) if fov is None else tuple(fov)
+    if len(box) != 3 or not all(
+        isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v) and v > 0 for v in box
+    ):
+        raise GeometryError(f"field of view must be three positive sizes in mm (z, y, x), got {fov!r}")
+    shape = tuple(round(float(v) / s) for v in box)
+    if min(shape) < MIN_VOXELS_PER_AXIS:
+        raise GeometryError(
+            f"impossible field of view: {tuple(box)} mm at spacing {s} mm gives {shape} voxels; "
+            f"each axis needs at least {MIN_VOXELS_PER_AXIS}"
+        )
+    if int(np.prod(shape, dtype=np.int64)) > MAX_VOXELS:
+        raise GeometryError(
+            f"impossible field of view: {tuple(box)} mm at spacing {s} mm gives {shape} voxels (> {MAX_VOXELS:,})"
+        )
+    nz, ny, nx = shape
+    if modality == "dsa":
+        c = DSA_FOV_CENTER
+        origin = (c[0] - (nx - 1) * s / 2, c[1] - (ny - 1) * s / 2, c[2] - (nz - 1) * s / 2)
+    else:
+        c = CTA_FOV_ANCHOR
+        origin = (c[0] - (nx - 1) * s / 2, c[1] - (ny - 1) * s / 2, c[2] + s / 2)
+    return G.Grid(origin=tuple(round(o, 6) for o in origin), spacing=(s, s, s), shape=shape)
+
+
+def _draw_params(modality: str, rng: np.random.Generator, spacing: float, late_phase: bool | None) -> dict:
+    p: dict = {}
+    p["soft"] = rng.uniform(40, 60)
+    p["fat"] = rng.uniform(-110, -80)
+    p["brain"] = rng.uniform(30, 35)
+    p["csf"] = rng.uniform(2, 12)
+    p["blood"] = rng.uniform(40, 55)
+    p["air"] = -1000.0
+    p["calc"] = rng.uniform(600, 1300)
+    p["metal"] = 3071.0
+    p["cancellous"] = rng.uniform(200, 400)
+    p["cortical"] = rng.uniform(700, 1800)
+    p["tooth"] = rng.uniform(1800, 2600)
+    p["plaque"] = rng.uniform(25, 60)
+    noise_scale = (0.7 / spacing) ** 0.75
+    if modality == "cta":
+        p["artery"] = rng.uniform(250, 550)
+        late = bool(rng.uniform() < 0.2) if late_phase is None else bool(late_phase)
+        p["late_phase"] = late
+        p["vein"] = p["artery"] * rng.uniform(0.85, 1.0) if late else rng.uniform(100, 250)
+        p["noise"] = float(np.clip(rng.uniform(10, 22) * noise_scale, 4, 40))
+        p["psf_mm"] = 0.5
+    elif modality == "ncct":
+        p["artery"] = p["blood"]
+        p["vein"] = p["blood"]
+        p["late_phase"] = False
+        p["noise"] = float(np.clip(rng.uniform(3, 6) * noise_scale, 2.5, 30))
+        p["psf_mm"] = 0.6
+    else:  # dsa: iodine injected into the arteries, veins not yet filled
+        p["artery"] = rng.uniform(1800, 3200)
+        p["vein"] = p["blood"] = rng.uniform(20, 60)
+        p["late_phase"] = False
+        p["soft"] = rng.uniform(0, 60)
+        p["brain"] = p["soft"] + rng.uniform(-5, 5)
+        p["fat"] = p["soft"] - rng.uniform(20, 60)
+        p["csf"] = p["soft"] - rng.uniform(0, 15)
+        p["cancellous"] = rng.uniform(400, 700)
+        p["cortical"] = rng.uniform(1000, 1800)
+        p["cupping"] = rng.uniform(40, 120)
+        p["noise"] = float(np.clip(rng.uniform(25, 50) * (0.46 / spacing) ** 0.75, 8, 80))
+        p["psf_mm"] = 0.4
+    p["fade"] = rng.uniform(0.0, 0.25)
+    return {k: (round(float(v), 3) if isinstance(v, (float, np.floating)) else v) for k, v in p.items()}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# drawing
+
+
+def _pv(dist: np.ndarray, r: np.ndarray | float, s: float) -> np.ndarray:
+    """Partial-volume fraction of a tube of radius ``r`` at distance ``dist`` (linear ramp one voxel wide),
+    scaled down for tubes thinner than half a voxel so the integrated signal stays near pi r^2."""
+    f = np.clip((r - dist) / s + 0.5, 0.0, 1.0)
+    thin = np.minimum(1.0, 4.0 * s * np.square(r) / np.power(r + 0.5 * s, 3) / 0.75 * 0.75)
+    return (f * np.where(r < 0.5 * s, thin, 1.0)).astype(np.float32)
+
+
+def _background(anatomy: Anatomy, grid: G.Grid, p: dict, img: np.ndarray, slab: int = 32) -> None:
+    body, head = anatomy.body, anatomy.head
+    lv = anatomy.levels
+    z_sb = lv["skull_base_mm"]
+    bc, inner_a, outer_a = head["brain_center"], head["skull_inner"], head["skull_outer"]
+    s = grid.spacing[0]
+    full = (slice(0, grid.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
+    X, Y, Zall = grid.coords(full)
+    for z0 in range(0, grid.shape[0], slab):
+        z1 = min(z0 + slab, grid.shape[0])
+        Z = Zall[z0:z1]
+        zf = Z[:, 0, 0].astype(np.float64)
+        ax = np.interp(zf, body["z"], body["ax"]).astype(np.float32)[:, None, None]
+        ay = np.interp(zf, body["z"], body["ay"]).astype(np.float32)[:, None, None]
+        cy = np.interp(zf, body["z"], body["cy"]).astype(np.float32)[:, None, None]
+        u, v = X / ax, (Y - cy) / ay
+        rho = np.sqrt(u * u + v * v)
+        sd_neck = (rho - 1) * np.minimum(ax, ay)
+        sd_neck = np.maximum(sd_neck, Z - np.float32(z_sb + 12))
+        sd_body = np.minimum(sd_neck, G.sd_ellipsoid(X, Y, Z, bc, outer_a + 7.0))
+        sd_body = np.minimum(sd_body, G.sd_ellipsoid(X, Y, Z, body["face_center"], body["face_semi"]))
+        f_body = np.clip(0.5 - sd_body / s, 0, 1)
+        tissue = np.where(sd_body > -6.0, np.float32(p["fat"]), np.float32(p["soft"]))
+        sd_in = G.sd_ellipsoid(X, Y, Z, bc, inner_a)
+        floor = np.where(Y < 14.0, np.float32(z_sb + 8.0), np.float32(z_sb + 1.0))
+        brain = (sd_in < 0) & (Z > floor)
+        gm = np.float32(p["brain"] + 3.0)
+        wm = np.float32(p["brain"] - 3.0)
+        brain_hu = np.where(sd_in > -1.5, np.float32(p["csf"]), np.where(sd_in > -5.0, gm, wm))
+        for sg in (-1.0, 1.0):
+            vent = G.sd_ellipsoid(X, Y, Z, (sg * 9.0, 8.0, z_sb + 62.0), (5.0, 22.0, 9.0)) < 0
+            brain_hu = np.where(vent, np.float32(p["csf"]), brain_hu)
+        tissue = np.where(brain, brain_hu, tissue)
+        img[z0:z1] = (p["air"] + (tissue - p["air"]) * f_body).astype(np.float32)
+
+
+def _draw_bones(anatomy: Anatomy, grid: G.Grid, p: dict, img: np.ndarray, labels: np.ndarray) -> None:
+    s = grid.spacing[0]
+    for bone in anatomy.bones:
+        sl = grid.box(bone.lo, bone.hi)
+        if sl is None:
+            continue
+        X, Y, Z = grid.coords(sl)
+        sd = bone.sdf(X, Y, Z)
+        for pts, rad in bone.carve:
+            # only pieces whose box meets this block matter
+            sd = np.maximum(sd, -_tube_sd_local(X, Y, Z, pts, rad, s))
+        f = np.clip(0.5 - sd / s, 0.0, 1.0)
+        if bone.kind == "tooth":
+            shell, core = p["tooth"] * 1.15, p["tooth"] * 0.7
+        elif bone.kind == "dense":
+            shell, core = p["cortical"], 0.5 * (p["cortical"] + p["cancellous"])
+        else:
+            shell, core = p["cortical"], p["cancellous"]
+        t = np.clip((-sd - bone.cortical_mm) / max(s, 0.5) + 0.5, 0.0, 1.0)  # 0 in the shell, 1 deep inside
+        hu = shell + (core - shell) * t
+        block = img[sl]
+        img[sl] = block + (hu - block) * f
+        lab = labels[sl]
+        lab[f >= 0.5] = BONE
+
+
+def _tube_sd_local(X, Y, Z, pts: np.ndarray, rad: np.ndarray, s: float) -> np.ndarray:
+    lo = np.array([X.min(), Y.min(), Z.min()]) - rad.max() - s
+    hi = np.array([X.max(), Y.max(), Z.max()]) + rad.max() + s
+    keep = np.all((pts >= lo) & (pts <= hi), axis=1)
+    if keep.sum() == 0:
+        return np.full(np.broadcast_shapes(X.shape, Y.shape, Z.shape), 1e6, np.float32)
+    idx = np.flatnonzero(keep)
+    a, e = max(idx.min() - 1, 0), min(idx.max() + 2, len(pts))
+    return G.sd_tube(X, Y, Z, pts[a:e], rad[a:e])
+
+
+def _draw_tube_findings(
+    anatomy: Anatomy, grid: G.Grid, img: np.ndarray, labels: np.ndarray, kinds: tuple[str, ...], hu: dict
+) -> None:
+    s = grid.spacing[0]
+    for f in anatomy.findings:
+        if f.kind not in kinds:
+            continue
+        r = float(f.radii.max())
+        sl = grid.box(f.points.min(0) - r - 2 * s, f.points.max(0) + r + 2 * s)
+        if sl is None:
+            continue
+        X, Y, Z = grid.coords(sl)
+        pts = f.points if len(f.points) > 1 else np.vstack([f.points, f.points + 1e-3])
+        rad = f.radii if len(f.radii) > 1 else np.r_[f.radii, f.radii]
+        sd = G.sd_tube(X, Y, Z, pts, rad)
+        if f.kind == "stent":  # a thin wire mesh on the tube wall
+            frac = np.clip(1.0 - np.abs(sd) / max(s, 0.3), 0, 1) * min(0.25 / s, 1.0)
+            frac = frac * (np.sin(2.0 * (X + Y + Z)) > 0.2)
+        else:
+            frac = (
+                _pv(np.maximum(sd + rad.mean(), 0), rad.mean(), s)
+                if r < 0.5 * s
+                else np.clip(0.5 - sd / s, 0, 1)
+            )
+        block = img[sl]
+        img[sl] = block + (np.float32(hu[f.kind]) - block) * frac.astype(np.float32)
+        if f.kind == "air":
+            lab = labels[sl]
+            lab[(frac >= 0.5) & (lab == BONE)] = 0
+
+
+def _draw_vessels(
+    segments: list[Segment],
+    grid: G.Grid,
+    p: dict,
+    vf: np.ndarray,
+    vhu: np.ndarray,
+    labels: np.ndarray | None,
+    labelled: set[str],
+    *,
+    artery_hu_scale: float = 1.0,
+) -> None:
+    """Max-composite every segment into the vessel layer (fraction ``vf`` 0..1, HU ``vhu``) and labels."""
+    s = grid.spacing[0]
+    h = grid.half_diagonal
+    fade = p["fade"]
+    # veins first, then plaque/thrombus walls, then arterial lumen (later writes win ties)
+    order = [(seg, "lumen") for seg in segments if seg.kind == "vein"]
+    order += [
+        (seg, "wall") for seg in segments if seg.kind == "artery" and np.any(seg.outer > seg.radii + 1e-6)
+    ]
+    order += [(seg, "lumen") for seg in segments if seg.kind == "artery"]
+    for seg, what in order:
+        pts = seg.points
+        rad = seg.outer if what == "wall" else seg.radii
+        do_label = labels is not None and what == "lumen" and seg.name in labelled
+        n = len(pts)
+        if seg.kind == "artery":
+            opac = seg.contrast * (1.0 - fade * min(seg.generation, 12) / 12.0)
+            hu_pts = p["blood"] + (p["artery"] * artery_hu_scale - p["blood"]) * opac
+        else:
+            hu_pts = np.full(n, p["vein"])
+        if what == "wall":
+            hu_pts = np.full(n, p["plaque"] if seg.pathology != "occlusion" else p["blood"] + 15.0)
+        for i in range(n - 1):
+            a, b = pts[i], pts[i + 1]
+            ra, rb = float(rad[i]), float(rad[i + 1])
+            if ra <= 0 and rb <= 0:
+                continue
+            reach = max(ra, rb, h if do_label else 0.0) + s
+            sl = grid.box(np.minimum(a, b) - reach, np.maximum(a, b) + reach)
+            if sl is None:
+                continue
+            X, Y, Z = grid.coords(sl)
+            dist, t = G.piece_distance(X, Y, Z, a, b)
+            tc = np.clip(t, 0.0, 1.0)
+            r = np.float32(ra) + tc * np.float32(rb - ra)
+            f = _pv(dist, r, s)
+            hu = np.float32(hu_pts[i]) + tc * np.float32(hu_pts[i + 1] - hu_pts[i])
+            vfb = vf[sl]
+            upd = (f > 0) & (f >= vfb)
+            vfb[upd] = f[upd]
+            vhb = vhu[sl]
+            vhb[upd] = hu[upd]
+            if do_label and ra > 0 and rb > 0:
+                m = dist <= np.maximum(r, np.float32(h))
+                if seg.flat_start and i == 0:
+                    m &= t >= 0
+                if seg.flat_end and i == n - 2:
+                    m &= t <= 1
+                lab = labels[sl]
+                lab[m] = seg.label
+
+
+def _labelled_segments(anatomy: Anatomy, grid: G.Grid) -> set[str]:
+    """Names of arteries that go into the label map and the graph (thin distal branches dropped)."""
+    thr = 0.25 * min(grid.spacing)
+    keep: set[str] = set()
+    dropped: set[str] = set()
+    for seg in anatomy.arteries:  # parents come before children
+        if seg.parent in dropped or (seg.distal and float(np.mean(seg.radii)) < thr):
+            dropped.add(seg.name)
+        elif np.any(seg.radii > 0):
+            keep.add(seg.name)
+    return keep
+
+
+def _streaks(
+    grid: G.Grid, centers: list[tuple[np.ndarray, float]], rng: np.random.Generator
+) -> list[tuple[np.ndarray, float, np.ndarray, np.ndarray]]:
+    out = []
+    for c, r in centers:
+        k = int(rng.integers(6, 12))
+        out.append(
+            (
+                c,
+                r,
+                rng.uniform(0, np.pi, k),
+                rng.choice([-1.0, 1.0], k) * rng.uniform(150, 500, k) * min(r / 2.0, 2.0),
+            )
+        )
+    return out
+
+
+def _apply_streaks(block: np.ndarray, grid: G.Grid, z0: int, streaks) -> None:
+    if not streaks:
+        return
+    X, Y, Z = grid.coords((slice(z0, z0 + block.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2])))
+    for c, r, angles, amps in streaks:
+        wz = np.exp(-(((Z - c[2]) / max(r, grid.spacing[0])) ** 2))
+        if wz.max() < 1e-3:
+            continue
+        dx, dy = X - np.float32(c[0]), Y - np.float32(c[1])
+        dist = np.sqrt(dx * dx + dy * dy)
+        pat = np.zeros(np.broadcast_shapes(dx.shape, dy.shape), np.float32)
+        for ang, amp in zip(angles, amps):
+            perp = np.abs(dx * np.sin(ang) - dy * np.cos(ang))
+            pat += np.float32(amp) * np.exp(-0.5 * (perp / 1.2) ** 2) / (1.0 + dist / 40.0)
+        pat[dist < r] = 0
+        block += wz * pat
+
+
+def _noise_factor(sigmas: tuple[float, float, float]) -> float:
+    """Standard deviation of unit white noise after scipy's Gaussian filter with these sigmas (voxels)."""
+    total = 1.0
+    for sg in sigmas:
+        if sg <= 0:
+            continue
+        radius = int(4.0 * sg + 0.5)
+        x = np.arange(-radius, radius + 1)
+        w = np.exp(-0.5 * (x / sg) ** 2)
+        w /= w.sum()
+        total *= float(np.sum(w * w))
+    return float(np.sqrt(total))
+
+
+def _finish(
+    img: np.ndarray,
+    grid: G.Grid,
+    p: dict,
+    seed_key: list[int],
+    streaks,
+    *,
+    noise_sigma_vox: tuple[float, float, float] = (0.5, 0.8, 0.8),
+    cupping: float = 0.0,
+    slab: int = 32,
+) -> np.ndarray:
+    """PSF blur, correlated noise (one RNG per slice, so slabs join without seams), streaks -> int16."""
+    from scipy.ndimage import gaussian_filter
+
+    s = grid.spacing[0]
+    psf = p["psf_mm"] / s
+    psf_sig = (psf, psf, psf) if psf >= 0.2 else (0.0, 0.0, 0.0)
+    halo = int(np.ceil(4 * max(max(psf_sig), max(noise_sigma_vox)))) + 1
+    nz, ny, nx = grid.shape
+    out = np.empty(grid.shape, np.int16)
+    norm = _noise_factor(noise_sigma_vox)
+    if cupping:
+        _, Yc, Xc = grid.coords((slice(0, 1), slice(0, ny), slice(0, nx)))
+        cx, cy = grid.origin[0] + (nx - 1) * s / 2, grid.origin[1] + (ny - 1) * s / 2
+        rr = ((Xc - cx) ** 2 + (Yc - cy) ** 2) / (0.5 * min(nx, ny) * s) ** 2
+        cup = (-cupping * np.clip(1.0 - rr, 0, 1)).astype(np.float32)[0]
+    for z0 in range(0, nz, slab):
+        z1 = min(z0 + slab, nz)
+        a, e = max(z0 - halo, 0), min(z1 + halo, nz)
+        block = img[a:e]
+        if max(psf_sig) > 0:
+            block = gaussian_filter(block, psf_sig, mode="nearest", truncate=4.0)
+        noise = np.stack(
+            [
+                np.random.default_rng([*seed_key, k]).standard_normal((ny, nx), dtype=np.float32)
+                for k in range(a, e)
+            ]
+        )
+        noise = gaussian_filter(noise, noise_sigma_vox, mode="nearest", truncate=4.0)
+        core = block[z0 - a : z1 - a] + noise[z0 - a : z1 - a] * np.float32(p["noise"] / norm)
+        if cupping:
+            core = core + cup * (core > -500)
+        _apply_streaks(core, grid, z0, streaks)
+        out[z0:z1] = np.clip(np.rint(core), -1024, 3071).astype(np.int16)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# graph
+
+
+def _case_graph(anatomy: Anatomy, grid: G.Grid, labelled: set[str], modality: str, p: dict) -> dict:
+    s = min(grid.spacing)
+    lo = np.array(grid.origin) - 0.5 * s
+    hi = lo + np.array(grid.shape[::-1]) * np.array(grid.spacing[::-1])
+    segs_out = []
+    names_in: set[str] = set()
+    for seg in anatomy.segments:
+        if seg.kind == "artery" and seg.name not in labelled and seg.pathology != "coiled_aneurysm":
+            continue
+        pts, rad = G.subdivide(seg.points, seg.radii, s)
+        inside = np.all((pts >= lo) & (pts <= hi), axis=1)
+        if not inside.any():
+            continue
+        idx = np.flatnonzero(inside)
+        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+        for k, run in enumerate(runs):
+            if len(run) < 2:
+                continue
+            name = seg.name if k == 0 else f"{seg.name}_part{k + 1}"
+            entry = {
+                "name": name,
+                "kind": seg.kind,
+                "label": int(seg.label),
+                "parent": seg.parent,
+                "generation": int(seg.generation),
+                "points": np.round(pts[run], 4).tolist(),
+                "radii": np.round(rad[run], 4).tolist(),
+            }
+            if seg.pathology:
+                entry["pathology"] = seg.pathology
+            if seg.connects_to:
+                entry["connects_to"] = list(seg.connects_to)
+            if seg.kind == "artery" and not np.any(seg.radii > 0):
+                entry["labelled"] = False
+            for key in ("stenosis_degree", "occlusion_mm", "dome_radius_mm"):
+                if key in seg.info:
+                    entry[key] = seg.info[key]
+            segs_out.append(entry)
+            names_in.add(name)
+    for entry in segs_out:
+        if entry["parent"] not in names_in:
+            entry["parent"] = None
+        if "connects_to" in entry:
+            entry["connects_to"] = [c for c in entry["connects_to"] if c in names_in]
+            if not entry["connects_to"]:
+                del entry["connects_to"]
+    return {
+        "format": GRAPH_FORMAT,
+        "version": GRAPH_VERSION,
+        "units": "mm",
+        "coordinates": "world ITK (x, y, z), LPS, same frame as the NIfTI origin/direction",
+        "modality": modality,
+        "seed": anatomy.seed,
+        "preset": anatomy.preset,
+        "spacing_mm": [float(v) for v in grid.spacing],
+        "label_min_radius_mm": round(grid.half_diagonal, 6),
+        "borders": {k: round(float(anatomy.levels[k]), 4) for k in ("aorta_top_mm", "skull_base_mm")},
+        "variants": list(anatomy.variants),
+        "pathologies": list(anatomy.pathologies),
+        "findings": [
+            {
+                "kind": f.kind,
+                "center": np.round(f.points.mean(0), 3).tolist(),
+                "radius_mm": round(float(f.radii.max()), 3),
+                **f.info,
+            }
+            for f in anatomy.findings
+            if f.kind != "air"
+        ],
+        "segments": segs_out,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# public entry point
+
+
+def render_case(
+    anatomy: Anatomy,
+    modality: Modality,
+    *,
+    spacing: float | None = None,
+    seed: int | None = None,
+    fov: tuple[float, float, float] | None = None,
+    late_phase: bool | None = None,
+    misregistration_mm: float | None = None,
+) -> PhantomCase:
+    """Render one anatomy as a CTA, non-contrast CT or 3D-DSA volume with exact labels and graph.
+
+    Args:
+        anatomy: from :func:`~nnunetv2_cta.phantom.anatomy.generate_anatomy`.
+        modality: ``"cta"``, ``"ncct"`` or ``"dsa"``.
+        spacing: isotropic voxel size in mm; default from the anatomy's preset (DSA has its own).
+        seed: seed of the scan (HU values, noise); default ``anatomy.seed``.
+        fov: field of view in mm ``(z, y, x)``; default from the preset.
+        late_phase: CTA only: veins as bright as arteries (``None``: drawn, 20 % of scans).
+        misregistration_mm: DSA only: shift of the mask run (``None``: drawn, 0.1-0.5 mm).
+
+    Returns:
+        a :class:`PhantomCase` (``image`` int16 HU ``[z, y, x]``, ``labels`` uint8, ``geometry``, ``graph``).
+
+    Raises:
+        ConfigurationError: unknown modality. SpacingError / GeometryError: bad spacing or field of view.
+    """
+    if modality not in MODALITIES:
+        raise ConfigurationError(f"modality must be one of {list(MODALITIES)}, got {modality!r}")
+    grid = _grid_for(anatomy, modality, spacing, fov)
+    seed = anatomy.seed if seed is None else int(seed)
+    mod_idx = MODALITIES.index(modality)
+    rng = np.random.default_rng([seed, 3, mod_idx])
+    p = _draw_params(modality, rng, grid.spacing[0], late_phase)
+    img = np.empty(grid.shape, np.float32)
+    labels = np.zeros(grid.shape, np.uint8)
+    _background(anatomy, grid, p, img)
+    _draw_bones(anatomy, grid, p, img, labels)
+    _draw_tube_findings(anatomy, grid, img, labels, ("air",), {"air": p["air"] + 50.0})
+    labelled = _labelled_segments(anatomy, grid)
+    vf = np.zeros(grid.shape, np.float32)
+    vhu = np.zeros(grid.shape, np.float32)
+    _draw_vessels(anatomy.segments, grid, p, vf, vhu, labels, labelled)
+    base = img if modality != "dsa" else img.copy()
+    img += (vhu - img) * vf
+    metal_hu = {
+        "calcification": p["calc"],
+        "stent": p["metal"],
+        "coil": p["metal"],
+        "dental_filling": p["metal"],
+    }
+    _draw_tube_findings(anatomy, grid, img, labels, tuple(metal_hu), metal_hu)
+    srng = np.random.default_rng([seed, 4, mod_idx])
+    metal = [
+        (f.points.mean(0), float(f.radii.max()))
+        for f in anatomy.findings
+        if f.kind in ("coil", "dental_filling", "stent")
+    ]
+    streaks = _streaks(grid, metal, srng)
+    info = {"modality": modality, **p}
+    if modality != "dsa":
+        image = _finish(img, grid, p, [seed, 7, mod_idx], streaks)
+        mask_image = subtracted = None
+    else:
+        dsa_streaks = streaks + _streaks(
+            grid, [(np.array(DSA_FOV_CENTER) + srng.normal(0, 25, 3), 3.0) for _ in range(3)], srng
+        )
+        image = _finish(
+            img,
+            grid,
+            p,
+            [seed, 7, mod_idx],
+            dsa_streaks,
+            noise_sigma_vox=(0.9, 0.9, 0.9),
+            cupping=p["cupping"],
+        )
+        del img
+        # mask run: same patient, no contrast in the vessels, slightly moved
+        base += (np.float32(p["blood"]) - base) * vf
+        _draw_tube_findings(
+            anatomy, grid, base, labels, tuple(metal_hu), metal_hu
+        )  # metal only: labels untouched
+        shift_mm = srng.uniform(0.1, 0.5) if misregistration_mm is None else float(misregistration_mm)
+        direction = srng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        shift_vox = direction * shift_mm / grid.spacing[0]
+        if shift_mm > 0:
+            from scipy.ndimage import shift as nd_shift
+
+            base = nd_shift(base, shift_vox, order=1, mode="nearest")
+        mask_image = _finish(
+            base,
+            grid,
+            p,
+            [seed, 8, mod_idx],
+            dsa_streaks,
+            noise_sigma_vox=(0.9, 0.9, 0.9),
+            cupping=p["cupping"],
+        )
+        subtracted = np.clip(image.astype(np.int32) - mask_image.astype(np.int32), -32768, 32767).astype(
+            np.int16
+        )
+        info["misregistration_mm"] = round(float(shift_mm), 4)
+        info["misregistration_vox_zyx"] = np.round(shift_vox, 4).tolist()
+    del vf, vhu
+    geometry = Geometry(spacing=grid.spacing, origin=grid.origin)
+    graph = _case_graph(anatomy, grid, labelled, modality, p)
+    return PhantomCase(
+        image=image,
+        labels=labels,
+        geometry=geometry,
+        graph=graph,
+        modality=modality,
+        mask_image=mask_image,
+        subtracted=subtracted,
+        info=info,
+    )

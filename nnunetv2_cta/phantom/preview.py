@@ -1,0 +1,73 @@
+"""Maximum-intensity projections of a phantom case as a PNG, to look at what the generator makes.
+
+Panels: anterior MIP (viewer's left = patient's right, as radiologists read), lateral MIP (anterior on the
+left), and the same two views of the label map (bone grey, aorta red, carotid orange, intracranial
+yellow). For DSA the subtracted volume gets a third row.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from nnunetv2_cta.phantom.modalities import PhantomCase
+
+_WINDOWS = {"cta": (-100.0, 700.0), "ncct": (-20.0, 120.0), "dsa": (-200.0, 2500.0)}
+_LABEL_RGB = np.array([[0, 0, 0], [110, 110, 110], [230, 40, 40], [255, 150, 30], [255, 235, 60]], np.uint8)
+
+
+def _mip(vol: np.ndarray, axis: int) -> np.ndarray:
+    return np.flipud(vol.max(axis=axis))
+
+
+def _label_mip(labels: np.ndarray, axis: int) -> np.ndarray:
+    # vessels drawn over bone: project bone and vessels separately
+    vessel = np.where(labels >= 2, labels, 0).max(axis=axis)
+    bone = (labels == 1).any(axis=axis)
+    out = np.where(vessel > 0, vessel, np.where(bone, 1, 0))
+    return np.flipud(_LABEL_RGB[out])
+
+
+def save_preview_png(
+    case: PhantomCase, path: str | os.PathLike, *, window: tuple[float, float] | None = None
+) -> Path:
+    """Write anterior and lateral MIPs of ``case`` (image and labels) to ``path`` (PNG).
+
+    Args:
+        case: a rendered case.
+        path: output PNG path (folders are created).
+        window: display window in HU ``(low, high)``; default per modality.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lo, hi = window or _WINDOWS.get(case.modality, (-100.0, 700.0))
+    rows = [("image", case.image, (lo, hi))]
+    if case.subtracted is not None:
+        rows.append(("subtracted", case.subtracted, (-100.0, 2000.0)))
+    nrows = len(rows) + 1
+    sz, sy, sx = case.geometry.spacing
+    fig, axes = plt.subplots(nrows, 2, figsize=(8, 5.2 * nrows), dpi=110)
+    for r, (title, vol, (a, b)) in enumerate(rows):
+        for c, (axis, name, aspect) in enumerate(((1, "anterior", sz / sx), (2, "lateral", sz / sy))):
+            ax = axes[r, c]
+            ax.imshow(_mip(vol, axis), cmap="gray", vmin=a, vmax=b, aspect=aspect, interpolation="nearest")
+            ax.set_title(f"{case.modality} {title} MIP, {name}", fontsize=9)
+            ax.axis("off")
+    for c, (axis, name, aspect) in enumerate(((1, "anterior", sz / sx), (2, "lateral", sz / sy))):
+        ax = axes[-1, c]
+        ax.imshow(_label_mip(case.labels, axis), aspect=aspect, interpolation="nearest")
+        ax.set_title(f"labels, {name}", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    tmp = path.with_name(f".tmp_{path.name}")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
