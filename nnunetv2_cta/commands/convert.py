@@ -118,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--vessel-threshold", type=float, default=None, help="default: Otsu of the subtraction")
     p.add_argument(
-        "--bone-threshold", type=float, default=None, help="default: Otsu of the fill above its median"
+        "--bone-threshold", type=float, default=None, help="default: two-level Otsu of the fill volume"
     )
     p.add_argument(
         "--min-vessel-mm3", type=float, default=10.0, help="drop vessel components below this volume"

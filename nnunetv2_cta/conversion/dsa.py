@@ -14,7 +14,8 @@ ground truth for vessel and bone classes, with these documented parameters:
 * **bone** = ``fill >= bone_threshold`` minus the vessels dilated by ``vessel_margin_vox`` voxels (contrast
   lumen is as bright as bone in the fill volume; the margin removes its partial-volume rim), with
   components smaller than ``min_bone_mm3`` (default 50 mm³) dropped. ``bone_threshold=None`` uses
-  Otsu's threshold of the fill voxels above the soft-tissue level (fill > its median).
+  a two-level Otsu: first Otsu of the whole fill volume (air | tissue), then Otsu
+  of the voxels above it (soft tissue | bone and contrast).
 * **soft tissue** = everything else: background (0) in our scheme.
 
 Vessels get ``vessel_label`` (default 4, intracranial: a head 3D-DSA sees the intracranial tree).
@@ -98,8 +99,8 @@ def dsa_labels(
     n_raw = int(cc3d.connected_components(raw, connectivity=26, return_N=True)[1])
     n_kept = int(cc3d.connected_components(vessels, connectivity=26, return_N=True)[1])
     if bone_threshold is None:
-        above = fill[fill > np.median(fill)]
-        bone_threshold = otsu_threshold(above)
+        tissue = otsu_threshold(fill)  # air | tissue
+        bone_threshold = otsu_threshold(fill[fill > tissue])  # soft tissue | bone and contrast
     near_vessel = (
         ndimage.binary_dilation(vessels, iterations=int(vessel_margin_vox)) if vessel_margin_vox else vessels
     )
