@@ -64,7 +64,7 @@ class nnUNetTrainerCTA(nnUNetTrainerCTA_Base):
     centerline_target: ClassVar[str | None] = "weight"
     topology_loss: ClassVar[str | None] = None
     topology_weight: ClassVar[float] = 1.0
-    centerline_alpha: ClassVar[float] = 8.0
+    centerline_alpha: ClassVar[float] = 16.0
     centerline_beta: ClassVar[float] = 0.5
     centerline_r_ref: ClassVar[float] = 2.0
     skeleton_dilation: ClassVar[int] = 0

@@ -46,7 +46,7 @@ class CenterlineTargetTransform(SegOnlyTransform):
         vessel_labels: Sequence[int] | None = None,
         vessel_channels: Sequence[int] | None = None,
         skeleton_dilation: int = 0,
-        alpha: float = 8.0,
+        alpha: float = 16.0,
         beta: float = 0.5,
         r_ref: float = 2.0,
     ) -> None:

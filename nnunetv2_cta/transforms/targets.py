@@ -15,15 +15,16 @@ Centerline weight map (used by the centerline-weighted soft Dice of ``nnUNetTrai
 - ``beta`` sets the width of the bump as a fraction of the local radius (0.5: the weight falls to
   ``exp(-2)`` of its peak at the vessel wall);
 - ``(r_ref / rho)**2`` is the calibre normalisation: the bump's integral over a vessel cross-section is
-  ``alpha * r_ref**2 * 2 * pi * beta**2`` per unit centerline length, the same for every radius. So a break
-  (a missed segment of length L) costs the same bump mass in a 1-voxel branch as in a 10-voxel trunk, where
-  a plain Dice charges it ``pi * rho**2 * L`` voxels (100 times less for the branch). The constant 1
-  keeps every voxel, background included, in play; the calibre independence holds while the bump dominates
-  the baseline in the core, i.e. for ``rho`` below about ``r_ref * sqrt(2 * alpha)`` (11 voxels with the
-  defaults ``alpha=8, r_ref=2``), which covers the thin arteries where breaks happen.
+  ``M = 2 * pi * beta**2 * alpha * r_ref**2`` per unit centerline length (100.5 voxels with the defaults),
+  the same for every radius. A break (a missed segment of length L) therefore costs ``(M + pi rho**2) L`` of
+  weight, where a plain Dice charges ``pi rho**2 L`` (100 times less for a 1-voxel branch than for a
+  10-voxel trunk). The constant 1 keeps every voxel, background included, in play; breaks cost about the
+  same in thin and thick vessels while ``pi rho**2 << M``, i.e. ``rho << beta * r_ref * sqrt(2 * alpha)``
+  (5.7 voxels with the defaults ``alpha=16, beta=0.5, r_ref=2``), which covers the thin arteries where breaks
+  happen; the aorta keeps its ordinary (large) Dice share.
 
 Far from every centerline (``d >> beta * rho``) the weight is 1; its maximum is
-``1 + alpha * (r_ref / 0.5)**2`` (129 with the defaults) on the centerline of a one-voxel vessel.
+``1 + alpha * (r_ref / 0.5)**2`` (257 with the defaults) on the centerline of a one-voxel vessel.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def vessel_skeleton(mask: np.ndarray, *, dilate: int = 0) -> np.ndarray:
 def centerline_weight_map(
     mask: np.ndarray,
     *,
-    alpha: float = 8.0,
+    alpha: float = 16.0,
     beta: float = 0.5,
     r_ref: float = 2.0,
     skeleton: np.ndarray | None = None,
