@@ -316,10 +316,15 @@ def _draw_vessels(
             vhb[upd] = hu[upd]
             if do_label and ra > 0 and rb > 0:
                 m = dist <= np.maximum(r, np.float32(h))
-                if seg.flat_start and i == 0:
-                    m &= t >= 0
-                if seg.flat_end and i == n - 2:
-                    m &= t <= 1
+                # region borders: the half-space beyond the plane through the split point, normal to the
+                # centreline there, belongs to the neighbouring segment (for every piece, not only the end
+                # one, because a wide vessel's round caps reach back further than one piece)
+                for flat, k, sign in ((seg.flat_start, 0, 1.0), (seg.flat_end, n - 1, -1.0)):
+                    if flat:
+                        q = pts[k]
+                        nrm = pts[1] - pts[0] if k == 0 else pts[-1] - pts[-2]
+                        nrm = (sign * nrm / np.linalg.norm(nrm)).astype(np.float32)
+                        m &= (X - q[0]) * nrm[0] + (Y - q[1]) * nrm[1] + (Z - q[2]) * nrm[2] >= 0
                 lab = labels[sl]
                 lab[m] = seg.label
 
@@ -460,7 +465,7 @@ def _case_graph(anatomy: Anatomy, grid: G.Grid, labelled: set[str], modality: st
                 "name": name,
                 "kind": seg.kind,
                 "label": int(seg.label),
-                "parent": seg.parent,
+                "parent": seg.parent if k == 0 else None,  # a piece re-entering the field of view is cut off
                 "generation": int(seg.generation),
                 "points": np.round(pts[run], 4).tolist(),
                 "radii": np.round(rad[run], 4).tolist(),
