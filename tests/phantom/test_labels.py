@@ -20,7 +20,7 @@ def test_every_vessel_voxel_lies_within_the_radius_of_its_own_region(cta_case, g
     assert h == pytest.approx(0.5 * np.sqrt(3) * 3.0)
     vessel = np.isin(cta_case.labels, VESSEL_LABELS)
     pts = geo_tools.world_coords(cta_case, vessel)
-    margin, dist, _ = geo_tools.distance_to_graph(pts, _arteries(g))
+    margin, _, _ = geo_tools.distance_to_graph(pts, _arteries(g))
     # labelled iff within max(r, h) of a centreline: d - r <= max(0, h - r) <= h
     assert np.all(margin <= h + 1e-3), margin.max()
     # most voxels are inside the true lumen radius itself (big vessels dominate)
@@ -66,7 +66,7 @@ def _design_components(segments, label, *, proximity: float | None = None, h: fl
     for s in segments:
         if s["label"] != label:
             continue
-        for other in [s.get("parent")] + list(s.get("connects_to", [])):
+        for other in [s.get("parent"), *s.get("connects_to", [])]:
             if other in parent:
                 parent[find(s["name"])] = find(other)
     if proximity is not None:
