@@ -1,7 +1,8 @@
 """nnU-Net environment variables: what nnunetv2_cta needs set and the shell lines that set it.
 
 Import-light (standard library only): used by ``nnunetv2_cta env`` and checked by every command that talks to
-nnU-Net before nnunetv2 is imported (nnunetv2 reads these variables once, at import).
+nnU-Net, so a missing folder is reported in one line before any work starts (nnU-Net 2.8 reads the variables
+from ``os.environ`` each time it needs them).
 """
 
 from __future__ import annotations
@@ -63,8 +64,5 @@ def require_nnunet_paths(*names: str) -> dict[str, Path]:
 
 
 def ensure_ext_trainer_in_environ() -> None:
-    """Put our folder into ``os.environ['nnUNet_extTrainer']`` (for in-process nnU-Net calls and subprocesses).
-
-    Must run before ``nnunetv2.paths`` is imported to affect in-process lookups.
-    """
+    """Put our folder into ``os.environ['nnUNet_extTrainer']`` (for in-process nnU-Net calls and subprocesses)."""
     os.environ["nnUNet_extTrainer"] = ext_trainer_value()

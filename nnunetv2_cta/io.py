@@ -61,8 +61,12 @@ class Geometry:
         for name in ("spacing", "origin", "direction"):
             a, b = np.asarray(getattr(self, name)), np.asarray(getattr(other, name))
             if not np.allclose(a, b, atol=atol, rtol=1e-5):
-                return f"{name} {tuple(np.round(b, 4))} != {tuple(np.round(a, 4))}"
+                return f"{name} {_fmt(b)} != {_fmt(a)}"
         return None
+
+
+def _fmt(values: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.round(values, 4))
 
 
 def check_same_grid(

@@ -1,9 +1,9 @@
 """Shared test configuration.
 
-nnU-Net reads ``nnUNet_raw`` / ``nnUNet_preprocessed`` / ``nnUNet_results`` once, when ``nnunetv2.paths``
-is first imported. ``pytest_configure`` therefore points them at a fresh session folder before any test
-imports nnunetv2, so the suite never touches a user's real nnU-Net folders. Tests that need nnU-Net pick
-distinct dataset ids.
+``pytest_configure`` points ``nnUNet_raw`` / ``nnUNet_preprocessed`` / ``nnUNet_results`` at a fresh session
+folder before any test runs, so the suite never touches a user's real nnU-Net folders (nnU-Net 2.8 reads
+them from the environment when used, subprocesses inherit them). Tests that need nnU-Net pick distinct
+dataset ids: planners/commands 950-969, phantom 900-909, trainers 910-929, conversion 930-949.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[var] = str(folder)
     # keep CPU tests predictable on the 2-core CI machine
     os.environ.setdefault("nnUNet_n_proc_DA", "0")
+    os.environ.setdefault("nnUNet_def_n_proc", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 

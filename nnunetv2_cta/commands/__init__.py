@@ -14,4 +14,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nnunetv2_cta.commands.convert",
     "nnunetv2_cta.commands.evaluate",
     "nnunetv2_cta.commands.phantom",
+    "nnunetv2_cta.commands.demo",
 )

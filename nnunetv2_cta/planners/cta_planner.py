@@ -209,16 +209,24 @@ class nnUNetCTAPlanner(ExperimentPlanner):
         return arch, np.asarray(patch), np.asarray(divisible_by)
 
     def _estimate(self, arch: dict, patch: np.ndarray, cache: dict) -> float:
-        key = f"{tuple(patch)}_{arch['arch_kwargs']['strides']}"
+        """Feature-map elements of the network for one patch (nnU-Net's memory proxy), cached per topology.
+
+        Computed directly rather than with ``ExperimentPlanner.static_estimate_VRAM_usage``, which calls
+        ``torch.set_num_threads(nnUNet_n_proc_DA)`` and crashes when that variable is 0.
+        """
+        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+        key = f"{tuple(int(p) for p in patch)}_{arch['arch_kwargs']['strides']}"
         if key not in cache:
-            cache[key] = self.static_estimate_VRAM_usage(
-                tuple(int(p) for p in patch),
-                len(self.dataset_json["channel_names"]),
-                len(self.dataset_json["labels"]),
+            net = get_network_from_plans(
                 arch["network_class_name"],
                 arch["arch_kwargs"],
                 arch["_kw_requires_import"],
+                len(self.dataset_json["channel_names"]),
+                len(self.dataset_json["labels"]),
+                allow_init=False,
             )
+            cache[key] = float(net.compute_conv_feature_map_size(tuple(int(p) for p in patch)))
         return cache[key]
 
     def get_plans_for_configuration(

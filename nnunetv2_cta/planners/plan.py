@@ -1,8 +1,7 @@
 """``plan_dataset``: fingerprint -> CTA planner -> preprocessing, through nnU-Net's Python API.
 
 nnU-Net's own ``nnUNetv2_plan_and_preprocess -pl`` looks planners up only inside nnunetv2, so ours is passed as
-a class object to ``plan_experiment_dataset``. The nnU-Net folders must be set in the environment before this
-module's functions run (nnunetv2 reads them at import).
+a class object to ``plan_experiment_dataset``. The nnU-Net folders come from the environment.
 """
 
 from __future__ import annotations

@@ -12,7 +12,12 @@ from __future__ import annotations
 import difflib
 
 from nnunetv2_cta.errors import ConfigurationError
-from nnunetv2_cta.trainers.base import nnUNetTrainerCTA_Base, nnUNetTrainerCTA_Base_tiny
+from nnunetv2_cta.trainers.base import (
+    nnUNetTrainerCTA_Base,
+    nnUNetTrainerCTA_Base_demo,
+    nnUNetTrainerCTA_Base_demo_full,
+    nnUNetTrainerCTA_Base_tiny,
+)
 from nnunetv2_cta.trainers.cta import CTA_TRAINERS
 
 #: class name -> trainer class; names are permanent (they name nnU-Net results folders)
@@ -21,6 +26,8 @@ TRAINERS: dict[str, type] = {
     for c in (
         nnUNetTrainerCTA_Base,
         nnUNetTrainerCTA_Base_tiny,
+        nnUNetTrainerCTA_Base_demo,
+        nnUNetTrainerCTA_Base_demo_full,
         *CTA_TRAINERS,
     )
 }

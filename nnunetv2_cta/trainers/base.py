@@ -66,3 +66,20 @@ class nnUNetTrainerCTA_Base_tiny(nnUNetTrainerCTA_Base):
     num_iterations_per_epoch_default = 4
     num_val_iterations_default = 2
     mirroring = False
+
+
+class nnUNetTrainerCTA_Base_demo(nnUNetTrainerCTA_Base):
+    """``nnunetv2_cta demo --quick`` on a CPU: 12 epochs x 25 iterations, no mirroring (8x cheaper inference)."""
+
+    num_epochs_default = 12
+    num_iterations_per_epoch_default = 25
+    num_val_iterations_default = 3
+    mirroring = False
+
+
+class nnUNetTrainerCTA_Base_demo_full(nnUNetTrainerCTA_Base_demo):
+    """``nnunetv2_cta demo`` (full) on a CPU: 40 epochs x 50 iterations, no mirroring."""
+
+    num_epochs_default = 40
+    num_iterations_per_epoch_default = 50
+    num_val_iterations_default = 5

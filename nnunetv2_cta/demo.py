@@ -1,0 +1,160 @@
+"""``run_demo``: the main job on a bare machine — phantom data, CTA planner, stock nnU-Net training and prediction,
+evaluation against the phantom truth.
+
+Everything happens inside one output folder (its own ``nnUNet_raw`` / ``nnUNet_preprocessed`` /
+``nnUNet_results``), so the demo never touches a user's nnU-Net folders. The chain is the same one a user runs on
+real data: ``write_dataset`` (phantom) -> :func:`~nnunetv2_cta.planners.plan.plan_dataset` (``cpu`` preset) ->
+nnU-Net's ``run_training`` -> ``nnUNetPredictor`` -> :func:`~nnunetv2_cta.evaluation.evaluate_folder`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nnunetv2_cta.errors import OutputExistsError
+
+logger = logging.getLogger(__name__)
+
+DEMO_DATASET_ID = 999
+DEMO_DATASET_NAME = "PhantomCTADemo"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Size of one demo run: phantom cases and the trainer whose class attributes hold the schedule."""
+
+    train_cases: int
+    test_cases: int
+    trainer: str
+    phantom_preset: str = "tiny"
+
+
+QUICK = DemoSettings(train_cases=6, test_cases=2, trainer="nnUNetTrainerCTA_Base_demo")
+FULL = DemoSettings(train_cases=10, test_cases=4, trainer="nnUNetTrainerCTA_Base_demo_full")
+
+
+def run_demo(
+    out: str | os.PathLike = "nnunetv2_cta_demo",
+    *,
+    quick: bool = True,
+    seed: int = 0,
+    overwrite: bool = False,
+    num_processes: int = 2,
+    progress: bool = True,
+) -> dict:
+    """Run the whole chain on a small phantom CTA dataset on the CPU and return the evaluation summary.
+
+    Args:
+        out: output folder; gets ``nnUNet_raw/``, ``nnUNet_preprocessed/``, ``nnUNet_results/``,
+            ``predictions/``, ``summary.json`` (nnU-Net layout) and ``summary.csv``.
+        quick: the ``--quick`` size (about 5 minutes on 2 cores); otherwise the full demo (longer).
+        seed: phantom seed (same seed, same data).
+        overwrite: delete an existing ``out`` first; without it an existing folder is an error.
+        num_processes: worker processes for planning, prediction and evaluation.
+
+    Returns:
+        The evaluation summary (see :func:`nnunetv2_cta.evaluation.evaluate_folder`), plus ``"timings_s"``.
+    """
+    out = Path(out).resolve()
+    if out.exists():
+        if not overwrite:
+            raise OutputExistsError(f"demo output folder {out} exists; pass --overwrite to replace it")
+        shutil.rmtree(out)
+    settings = QUICK if quick else FULL
+    folders = {var: out / var for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
+    for var, folder in folders.items():
+        folder.mkdir(parents=True)
+        os.environ[var] = str(folder)
+    from nnunetv2_cta.environment import ensure_ext_trainer_in_environ
+
+    ensure_ext_trainer_in_environ()
+    timings: dict[str, float] = {}
+
+    def step(name: str, t0: float) -> None:
+        timings[name] = round(time.perf_counter() - t0, 1)
+        logger.info("demo: %s done in %.1f s", name, timings[name])
+
+    t0 = time.perf_counter()
+    from nnunetv2_cta.phantom import write_dataset
+
+    dataset_dir = folders["nnUNet_raw"] / f"Dataset{DEMO_DATASET_ID:03d}_{DEMO_DATASET_NAME}"
+    write_dataset(
+        dataset_dir,
+        modality="cta",
+        cases=settings.train_cases,
+        test_cases=settings.test_cases,
+        dataset_id=DEMO_DATASET_ID,
+        name=DEMO_DATASET_NAME,
+        preset=settings.phantom_preset,
+        seed=seed,
+        progress=progress,
+    )
+    step("phantom", t0)
+
+    t0 = time.perf_counter()
+    from nnunetv2_cta.planners.plan import plan_dataset
+
+    plans_file = plan_dataset(DEMO_DATASET_ID, preset="cpu", num_processes=num_processes)
+    step("plan", t0)
+
+    t0 = time.perf_counter()
+    import torch
+    from nnunetv2.run.run_training import run_training
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    run_training(
+        str(DEMO_DATASET_ID),
+        "3d_fullres",
+        0,
+        trainer_class_name=settings.trainer,
+        plans_identifier=plans_file.stem,
+        device=torch.device("cpu"),
+    )
+    step("train", t0)
+
+    t0 = time.perf_counter()
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    model_dir = (
+        folders["nnUNet_results"] / dataset_dir.name / f"{settings.trainer}__{plans_file.stem}__3d_fullres"
+    )
+    predictor = nnUNetPredictor(
+        tile_step_size=0.5,
+        use_gaussian=True,
+        use_mirroring=False,
+        perform_everything_on_device=False,
+        device=torch.device("cpu"),
+        verbose=False,
+        allow_tqdm=progress,
+    )
+    predictor.initialize_from_trained_model_folder(str(model_dir), use_folds=(0,))
+    predictions = out / "predictions"
+    predictor.predict_from_files(
+        str(dataset_dir / "imagesTs"),
+        str(predictions),
+        save_probabilities=False,
+        overwrite=True,
+        num_processes_preprocessing=1,
+        num_processes_segmentation_export=1,
+    )
+    step("predict", t0)
+
+    t0 = time.perf_counter()
+    from nnunetv2_cta.evaluation import evaluate_folder
+
+    summary = evaluate_folder(
+        dataset_dir / "labelsTs",
+        predictions,
+        out / "summary.json",
+        graphs_dir=dataset_dir / "graphsTs",
+        num_processes=num_processes,
+        progress=progress,
+    )
+    step("evaluate", t0)
+    summary["timings_s"] = timings
+    return summary
