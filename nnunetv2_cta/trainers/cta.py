@@ -103,7 +103,7 @@ class nnUNetTrainerCTA(nnUNetTrainerCTA_Base):
         if not lm.has_regions:
             return [c for c, v in enumerate(lm.all_labels) if v in vessels]
         exported = set(self.dataset_json.get("regions_class_order", []))
-        missing = sorted(set(lm.all_labels) - {0} - exported)
+        missing = sorted(int(v) for v in set(lm.all_labels) - {0} - exported)
         if missing:
             raise ConfigurationError(
                 f"labels {missing} belong to a region but no region exports them: regions_class_order "
