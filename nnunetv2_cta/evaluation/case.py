@@ -3,9 +3,14 @@
 A *region* is a named set of label values evaluated as one binary mask; the defaults follow the label scheme
 of :mod:`nnunetv2_cta.labels`: ``bone`` (1), ``aorta`` (2), ``carotid`` (3), ``intracranial`` (4) and
 ``vessels`` (2, 3, 4). Every region gets the overlap metrics (:mod:`.overlap`), surface distances
-(:mod:`.surface`) and Betti numbers (:mod:`.topology`). Regions made only of vessel labels also get clDice,
-breaks and their total length, connected recall, ground-truth centerline length and the V-score
-(:mod:`.breaks`, :mod:`.vscore`).
+(:mod:`.surface`) and Betti-0 (:mod:`.topology`). Regions made only of vessel labels also get Betti-1 and
+Betti-2 (loops and cavities of bone are anatomy, not errors worth the cost of an Euler characteristic of the
+whole skull), clDice, breaks and their total length, connected recall, ground-truth centerline length and
+the V-score
+(:mod:`.breaks`, :mod:`.vscore`). The centerline of a vessel region is the skeleton of the union of all
+vessel regions restricted to that region (one thinning per side for the whole tree, and no artificial
+centerline ends where a vessel crosses from one region into the next); its local radius is measured in the
+union as well.
 
 All metrics are finite numbers. Where a definition has no value (an empty side) the documented convention of
 the metric's module is used and a WARNING names the case and the region; an empty ground truth is legal
@@ -48,11 +53,11 @@ BASE_METRICS: tuple[str, ...] = (
     "volume_ref_ml", "volume_pred_ml", "volume_difference_ml",
     "hd95_mm", "hd_mm", "assd_mm",
     "betti0_ref", "betti0_pred", "betti0_error",
-    "betti1_ref", "betti1_pred", "betti1_error",
-    "betti2_ref", "betti2_pred", "betti2_error",
     "tp", "fp", "fn", "n_ref", "n_pred",
 )  # fmt: skip
 VESSEL_METRICS: tuple[str, ...] = (
+    "betti1_ref", "betti1_pred", "betti1_error",
+    "betti2_ref", "betti2_pred", "betti2_error",
     "cldice", "cl_precision", "cl_sensitivity",
     "breaks", "break_length_mm", "connected_recall", "centerline_length_ref_mm", "vscore",
 )  # fmt: skip
@@ -164,12 +169,22 @@ def evaluate_case(
     if isinstance(graph, (str, os.PathLike)):
         graph = load_graph(graph)
 
+    # one shared pair for the union of all vessel regions: skeletons and distances are computed once
+    vessel_union = tuple(sorted({v for vals in regions.values() if set(vals) <= vessel_set for v in vals}))
+    union_pair = None
+    if vessel_union:
+        union_pair = VesselPair(_region_mask(gt, vessel_union), _region_mask(pred, vessel_union), spacing)
+
     metrics: dict[str, dict[str, float | int]] = {}
     breaks: dict[str, list[dict]] = {}
     for name, values in regions.items():
-        gt_mask, pred_mask = _region_mask(gt, values), _region_mask(pred, values)
-        pair = VesselPair(gt_mask, pred_mask, spacing)
-        del gt_mask, pred_mask
+        if union_pair is not None and values == vessel_union:
+            pair = union_pair
+        else:
+            is_vessel = set(values) <= vessel_set
+            gt_mask, pred_mask = _region_mask(gt, values), _region_mask(pred, values)
+            pair = VesselPair(gt_mask, pred_mask, spacing, parent=union_pair if is_vessel else None)
+            del gt_mask, pred_mask
         if pair.gt_empty or pair.pred_empty:
             which = (
                 "ground truth and prediction are"
@@ -184,8 +199,9 @@ def evaluate_case(
         m: dict[str, float | int] = {}
         m.update(overlap_metrics(pair.gt, pair.pred, spacing))
         m.update(_surface(pair, spacing))
-        m.update(betti_errors(pair.gt, pair.pred))
-        if set(values) <= vessel_set:
+        is_vessel = set(values) <= vessel_set
+        m.update(betti_errors(pair.gt, pair.pred, orders=(0, 1, 2) if is_vessel else (0,)))
+        if is_vessel:
             m.update(
                 cldice_scores(
                     pair.gt, pair.pred, gt_skeleton=pair.gt_skeleton, pred_skeleton=pair.pred_skeleton
@@ -205,7 +221,6 @@ def evaluate_case(
             breaks[name] = found
         order = BASE_METRICS + VESSEL_METRICS
         metrics[name] = {k: _finite(m[k], case, name, k) for k in order if k in m}
-        del pair
     return {"metrics": metrics, "breaks": breaks}
 
 

@@ -19,24 +19,30 @@ from __future__ import annotations
 
 import edt
 import numpy as np
-from scipy import ndimage
+from scipy.spatial import cKDTree
 
-from nnunetv2_cta.evaluation._crop import as_spacing, check_pair, crop_pair, image_diagonal_mm
+from nnunetv2_cta.evaluation._crop import as_spacing, check_pair, crop_pair, image_diagonal_mm, interior
 
-_SIX = ndimage.generate_binary_structure(3, 1)
+#: Use the k-d tree when the box has more than this many voxels per surface voxel (both surfaces counted).
+#: Measured on this 2-core machine: edt 45 ns per voxel (two transforms per pair), k-d tree build + query
+#: 1.76 µs per point (each surface point is built once and queried once): break-even at 2*45/1760 = 1/20.
+KD_TREE_RATIO = 20
 
 
 def surface(mask: np.ndarray) -> np.ndarray:
     """Surface voxels of a 3D mask: foreground voxels with a 6-neighbour in the background."""
-    padded = np.pad(mask.astype(bool, copy=False), 1)
-    inner = ndimage.binary_erosion(padded, structure=_SIX)[1:-1, 1:-1, 1:-1]
-    return mask & ~inner
+    mask = mask.astype(bool, copy=False)
+    return mask & ~interior(mask)
 
 
 def directed_surface_distances(gt: np.ndarray, pred: np.ndarray, spacing) -> tuple[np.ndarray, np.ndarray]:
     """Distances in mm ``(gt surface -> pred surface, pred surface -> gt surface)``.
 
-    Both masks must be non-empty (otherwise the distances are undefined; see the module docstring).
+    Both masks must be non-empty (otherwise the distances are undefined; see the module docstring). Two exact
+    methods give the same numbers: nearest-neighbour search among the surface voxel centres (k-d tree, cost
+    follows the surface size) when the surfaces are small compared with their bounding box, as for vessel
+    trees and bone shells; otherwise the Euclidean distance transform of :mod:`edt` on the box (cost follows
+    the box volume).
     """
     spacing = as_spacing(spacing)
     gt_mask, pred_mask = check_pair(gt, pred)
@@ -44,6 +50,16 @@ def directed_surface_distances(gt: np.ndarray, pred: np.ndarray, spacing) -> tup
     if crop is None or not crop.gt.any() or not crop.pred.any():
         raise ValueError("surface distances need two non-empty masks")
     surf_gt, surf_pred = surface(crop.gt), surface(crop.pred)
+    n_surface = int(np.count_nonzero(surf_gt)) + int(np.count_nonzero(surf_pred))
+    if n_surface * KD_TREE_RATIO < surf_gt.size:
+        sp = np.asarray(spacing)
+        pts_gt, pts_pred = np.argwhere(surf_gt) * sp, np.argwhere(surf_pred) * sp
+        d_gt_to_pred = cKDTree(pts_pred).query(pts_gt, k=1)[0]
+        d_pred_to_gt = cKDTree(pts_gt).query(pts_pred, k=1)[0]
+        # edt works in float32: round the same way so that both methods agree to the last digit
+        return d_gt_to_pred.astype(np.float32).astype(np.float64), d_pred_to_gt.astype(np.float32).astype(
+            np.float64
+        )
     to_gt = edt.edt(~surf_gt, anisotropy=spacing, black_border=False, parallel=1)
     d_pred_to_gt = to_gt[surf_pred].astype(np.float64)
     del to_gt

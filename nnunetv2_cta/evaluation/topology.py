@@ -6,8 +6,11 @@ with the TopCoW challenge") and TopBrain challenges:
 - ``b0``: connected components of the foreground, 26-connectivity;
 - ``b2``: cavities, i.e. components of the background (6-connectivity, the dual of 26) that do not touch
   the outside of the image;
-- ``b1``: independent loops (handles), from the Euler characteristic χ = b0 - b1 + b2, computed with
-  :func:`skimage.measure.euler_number` at ``connectivity=3`` (26-connected foreground).
+- ``b1``: independent loops (handles), from the Euler characteristic χ = b0 - b1 + b2. χ is that of the
+  union of the closed voxel cubes (the cubical complex whose connectivity is 26 for the foreground and 6 for
+  the background), counted as χ = V - E + F - C over the vertices, edges, faces and cubes it contains
+  (:func:`euler_characteristic`); this equals :func:`skimage.measure.euler_number` with
+  ``connectivity=3`` (tested) and is several times faster.
 
 The Betti error of order k is ``|b_k(prediction) - b_k(ground truth)|``.
 
@@ -23,10 +26,38 @@ from __future__ import annotations
 
 import cc3d
 import numpy as np
-from skimage.measure import euler_number
 
-from nnunetv2_cta.evaluation._crop import as_mask, bounding_box, check_pair
+from nnunetv2_cta.evaluation._crop import as_mask, bounding_box, check_pair, padded
 from nnunetv2_cta.evaluation.centerline import skeletonize
+
+
+def euler_characteristic(mask: np.ndarray) -> int:
+    """Euler characteristic of the union of the closed voxel cubes of a 3D mask (26-connected foreground).
+
+    χ = V - E + F - C, with C the foreground voxels and V, E, F the lattice vertices, edges and faces that
+    touch at least one foreground voxel. The mask must have a background border of one voxel (or touch
+    nothing at the array border); :func:`betti_numbers` pads it.
+
+    Example: one voxel has V, E, F, C = 8, 12, 6, 1, so χ = 1; a solid torus has χ = 0.
+    """
+    m = as_mask(mask, "mask")
+    cubes = int(np.count_nonzero(m))
+    faces = edges = 0
+    vertices = 0
+    a_z = m[:-1] | m[1:]  # faces normal to z: between two voxels along z
+    faces += int(np.count_nonzero(a_z))
+    b = a_z[:, :-1] | a_z[:, 1:]  # edges along x: four voxels around them in (z, y)
+    edges += int(np.count_nonzero(b))
+    vertices = int(np.count_nonzero(b[:, :, :-1] | b[:, :, 1:]))
+    del a_z, b
+    a_y = m[:, :-1] | m[:, 1:]
+    faces += int(np.count_nonzero(a_y))
+    edges += int(np.count_nonzero(a_y[:, :, :-1] | a_y[:, :, 1:]))  # edges along z
+    del a_y
+    a_x = m[:, :, :-1] | m[:, :, 1:]
+    faces += int(np.count_nonzero(a_x))
+    edges += int(np.count_nonzero(a_x[:-1] | a_x[1:]))  # edges along y
+    return vertices - edges + faces - cubes
 
 
 def betti_numbers(mask: np.ndarray) -> tuple[int, int, int]:
@@ -38,25 +69,37 @@ def betti_numbers(mask: np.ndarray) -> tuple[int, int, int]:
     box = bounding_box(mask)
     if box is None:
         return 0, 0, 0
-    crop = np.pad(mask[box], 1)
+    crop = padded(mask, box, 1)
     _, b0 = cc3d.connected_components(crop, connectivity=26, return_N=True)
     _, n_background = cc3d.connected_components(~crop, connectivity=6, return_N=True)
     b2 = int(n_background) - 1  # the padding ring makes the outside one component
-    chi = int(euler_number(crop, connectivity=3))
+    chi = euler_characteristic(crop)
     b1 = int(b0) + b2 - chi
     return int(b0), b1, b2
 
 
-def betti_errors(gt: np.ndarray, pred: np.ndarray) -> dict[str, int]:
+def betti0(mask: np.ndarray) -> int:
+    """Number of 26-connected components of a 3D mask."""
+    mask = as_mask(mask, "mask")
+    return int(cc3d.connected_components(mask, connectivity=26, return_N=True)[1]) if mask.any() else 0
+
+
+def betti_errors(gt: np.ndarray, pred: np.ndarray, *, orders: tuple[int, ...] = (0, 1, 2)) -> dict[str, int]:
     """Betti numbers of both masks and their absolute differences.
 
+    Args:
+        orders: which Betti numbers to report; ``(0,)`` needs one connected-component pass per mask only.
+
     Returns:
-        ``betti{k}_ref``, ``betti{k}_pred`` and ``betti{k}_error`` for k = 0, 1, 2.
+        ``betti{k}_ref``, ``betti{k}_pred`` and ``betti{k}_error`` for k in ``orders``.
     """
     gt_mask, pred_mask = check_pair(gt, pred)
-    ref, prd = betti_numbers(gt_mask), betti_numbers(pred_mask)
+    if tuple(orders) == (0,):
+        ref, prd = (betti0(gt_mask), 0, 0), (betti0(pred_mask), 0, 0)
+    else:
+        ref, prd = betti_numbers(gt_mask), betti_numbers(pred_mask)
     out: dict[str, int] = {}
-    for k in range(3):
+    for k in orders:
         out[f"betti{k}_ref"] = ref[k]
         out[f"betti{k}_pred"] = prd[k]
         out[f"betti{k}_error"] = abs(prd[k] - ref[k])

@@ -154,3 +154,14 @@ def test_breaks_bad_input(tube):
         find_breaks(tube, tube, SPACING, Geometry((1.0, 1.0, 1.0)))
     with pytest.raises(GeometryError, match="prediction shape"):
         find_breaks(tube, tube[:-1], SPACING)
+
+
+def test_skeleton_per_component_equals_whole_volume_thinning():
+    from scipy import ndimage
+    from skimage.morphology import skeletonize as skimage_skeletonize
+
+    rng = np.random.default_rng(3)
+    blobs = ndimage.gaussian_filter(rng.random((24, 30, 36)), 2) > 0.52  # many components of many shapes
+    assert ndimage.label(blobs, np.ones((3, 3, 3)))[1] > 3
+    whole = skimage_skeletonize(np.pad(blobs, 1))[1:-1, 1:-1, 1:-1].astype(bool)
+    np.testing.assert_array_equal(skeletonize(blobs), whole)

@@ -39,6 +39,7 @@ def test_perfect_prediction_scores_perfectly(label_map):
                 and m["connected_recall"] == 1.0
             )
     assert "cldice" not in out["metrics"]["bone"]  # vessel metrics only for vessel regions
+    assert "betti1_error" not in out["metrics"]["bone"] and "betti0_error" in out["metrics"]["bone"]
 
 
 def test_a_cut_is_reported_per_region_with_world_location(label_map):

@@ -75,3 +75,17 @@ def test_surface_bad_input():
         hd95(np.zeros((3, 3, 3)), np.zeros((3, 3, 2)), (1, 1, 1))
     with pytest.raises(SpacingError, match="spacing"):
         hd95(np.ones((3, 3, 3)), np.ones((3, 3, 3)), (1, -1, 1))
+
+
+def test_kd_tree_and_edt_paths_agree(ball_mm, monkeypatch):
+    from nnunetv2_cta.evaluation import surface as surface_module
+
+    spacing = (1.5, 0.6, 0.6)
+    a = ball_mm((30, 50, 60), spacing, (20.0, 15.0, 15.0), 8.0)
+    b = ball_mm((30, 50, 60), spacing, (22.0, 16.0, 19.0), 6.0)
+    monkeypatch.setattr(surface_module, "KD_TREE_RATIO", 10**9)  # always the k-d tree
+    kd = surface_module.directed_surface_distances(a, b, spacing)
+    monkeypatch.setattr(surface_module, "KD_TREE_RATIO", 0)  # always the EDT
+    dt = surface_module.directed_surface_distances(a, b, spacing)
+    for x, y in zip(kd, dt):
+        np.testing.assert_allclose(x, y, rtol=1e-6)

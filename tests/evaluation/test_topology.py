@@ -99,3 +99,14 @@ def test_topology_shape_mismatch():
         betti_errors(np.zeros((3, 3, 3)), np.zeros((3, 4, 3)))
     with pytest.raises(GeometryError, match="prediction shape"):
         cldice(np.zeros((3, 3, 3)), np.zeros((3, 4, 3)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_euler_characteristic_matches_skimage(seed):
+    from skimage.measure import euler_number
+
+    from nnunetv2_cta.evaluation.topology import euler_characteristic
+
+    rng = np.random.default_rng(seed)
+    mask = np.pad(rng.random((9, 11, 13)) < 0.3 + 0.1 * seed, 1)
+    assert euler_characteristic(mask) == euler_number(mask, connectivity=3)
