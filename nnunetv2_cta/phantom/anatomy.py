@@ -295,7 +295,7 @@ def _grow_tree(
     count = 0
     while queue and count < max_segments:
         parent, p0, d, r = queue.pop(0)
-        length = float(np.clip(r * rng.uniform(14.0, 24.0), 5.0, 32.0))
+        length = float(np.clip(r * rng.uniform(12.0, 24.0), 4.0, 28.0))
         step = float(np.clip(0.6 * r, 0.35, 1.0))
         pts = [p0]
         for _ in range(int(length / step)):
@@ -305,7 +305,12 @@ def _grow_tree(
                 n = outward(pts[-1])
                 d = _unit(d - (d @ n) * n - 0.3 * n)
                 q = pts[-1] + step * d
-                if not allowed(q, r):
+                for _ in range(4):
+                    if allowed(q, r):
+                        break
+                    d = _unit(d + rng.normal(0.0, 0.8, 3))
+                    q = pts[-1] + step * d
+                else:
                     break
             if tree is not None and tree.query(q)[0] < r + 6.0:
                 break
@@ -330,11 +335,11 @@ def _grow_tree(
             distal=True,
         )
         count += 1
-        alpha = rng.uniform(0.55, 1.0)
-        r1 = 0.93 * r * (1.0 + alpha**3) ** (-1.0 / 3.0)
+        alpha = rng.uniform(0.35, 0.95)
+        r1 = 0.97 * r * (1.0 + alpha**3) ** (-1.0 / 3.0)
         r2 = alpha * r1
         end_dir = _unit(pts_a[-1] - pts_a[-2])
-        for rc, ang in ((r1, rng.uniform(0.2, 0.5)), (r2, rng.uniform(0.6, 1.0))):
+        for rc, ang in ((r1, rng.uniform(0.1, 0.4)), (r2, rng.uniform(0.6, 1.2))):
             if rc >= min_radius:
                 queue.append((name, pts_a[-1], _rotate_away(end_dir, ang, rng), rc))
 
@@ -738,7 +743,7 @@ def generate_anatomy(
             parent=p2_parent,
             label=INTRACRANIAL,
             system=f"{side}c" if fetal else "vb",
-            tort=0.4 * tort,
+            tort=1.2 * tort,
         )
         b.add(
             f"{side}_SCA",
@@ -805,7 +810,7 @@ def generate_anatomy(
 
     def make_allowed(sg: float, cerebellar: bool):
         def allowed(q: np.ndarray, r: float) -> bool:
-            if not inside_brain(q, 3.0 + r) or sg * q[0] < 4.0 + r:
+            if not inside_brain(q, 3.0 + r) or sg * q[0] < 2.5 + r:
                 return False
             if cerebellar:
                 return z_sb + 4 < q[2] < z_cow - 8 and q[1] > 12
@@ -824,12 +829,21 @@ def generate_anatomy(
         ]
         a2 = b.segments[f"{side}_A2"]
         roots += [
-            (f"{side}_A2", f"{side}_ACAd", a2.points[-1], (sg * 0.2, 0.6, -0.4), 0.7, f"{side}c", False),
+            (f"{side}_A2", f"{side}_ACAd", a2.points[-1], (sg * 0.4, 0.6, -0.4), 0.7, f"{side}c", False),
+            (
+                f"{side}_A2",
+                f"{side}_FPA",
+                b.point_near(f"{side}_A2", (0, -28, z_cow + 25)),
+                (sg * 0.3, -1.0, 0.3),
+                0.55,
+                f"{side}c",
+                False,
+            ),
             (
                 f"{side}_A2",
                 f"{side}_CMA",
                 b.point_near(f"{side}_A2", (0, -24, z_cow + 45)),
-                (sg * 0.3, -0.2, 1.0),
+                (sg * 0.4, -0.3, 1.0),
                 0.65,
                 f"{side}c",
                 False,
@@ -841,7 +855,7 @@ def generate_anatomy(
         )
         sca = b.segments[f"{side}_SCA"]
         roots.append((f"{side}_SCA", f"{side}_SCAd", sca.points[-1], (sg * 0.5, 1.0, -0.3), 0.6, "vb", True))
-    max_seg = {"tiny": 3, "train": 40, "clinical": 120}.get(pre.name, 40)
+    max_seg = {"tiny": 3, "train": 60, "clinical": 160}.get(pre.name, 60)
     for parent, prefix, start, direc, r0, system, cereb in roots:
         sg = -1.0 if prefix.startswith("R_") else 1.0
         others = [

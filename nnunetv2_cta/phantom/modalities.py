@@ -157,77 +157,98 @@ def _pv(dist: np.ndarray, r: np.ndarray | float, s: float) -> np.ndarray:
     return (f * np.where(r < 0.5 * s, thin, 1.0)).astype(np.float32)
 
 
+def _box_in(X, Y, Z, center, semi):
+    """Slices of the block (z, y, x) that hold the ellipsoid's bounding box, or ``None``."""
+    out = []
+    for vec, c, r in (
+        (Z.ravel(), center[2], semi[2]),
+        (Y.ravel(), center[1], semi[1]),
+        (X.ravel(), center[0], semi[0]),
+    ):
+        i0, i1 = np.searchsorted(vec, c - r - 2.0), np.searchsorted(vec, c + r + 2.0, side="right")
+        if i1 <= i0:
+            return None
+        out.append(slice(i0, i1))
+    return tuple(out)
+
+
 def _background(anatomy: Anatomy, grid: G.Grid, p: dict, img: np.ndarray, slab: int = 32) -> None:
+    """Air, body outline with a subcutaneous fat layer, brain (grey/white matter, CSF rim, ventricles).
+
+    Processed in z-slabs; each ellipsoid is evaluated only inside its own bounding box.
+    """
     body, head = anatomy.body, anatomy.head
-    lv = anatomy.levels
-    z_sb = lv["skull_base_mm"]
+    z_sb = anatomy.levels["skull_base_mm"]
     bc, inner_a, outer_a = head["brain_center"], head["skull_inner"], head["skull_outer"]
     s = grid.spacing[0]
     full = (slice(0, grid.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
     X, Y, Zall = grid.coords(full)
+    shape2 = (grid.shape[1], grid.shape[2])
+    gm, wm, csf = np.float32(p["brain"] + 3.0), np.float32(p["brain"] - 3.0), np.float32(p["csf"])
     for z0 in range(0, grid.shape[0], slab):
         z1 = min(z0 + slab, grid.shape[0])
         Z = Zall[z0:z1]
-        zf = Z[:, 0, 0].astype(np.float64)
-        ax = np.interp(zf, body["z"], body["ax"]).astype(np.float32)[:, None, None]
-        ay = np.interp(zf, body["z"], body["ay"]).astype(np.float32)[:, None, None]
-        cy = np.interp(zf, body["z"], body["cy"]).astype(np.float32)[:, None, None]
-        u, v = X / ax, (Y - cy) / ay
-        rho = np.sqrt(u * u + v * v)
-        sd_neck = (rho - 1) * np.minimum(ax, ay)
-        sd_neck = np.maximum(sd_neck, Z - np.float32(z_sb + 12))
-        sd_body = np.minimum(sd_neck, G.sd_ellipsoid(X, Y, Z, bc, outer_a + 7.0))
-        sd_body = np.minimum(sd_body, G.sd_ellipsoid(X, Y, Z, body["face_center"], body["face_semi"]))
+        sd_body = np.full((z1 - z0, *shape2), 1e4, np.float32)
+        if Z.min() < z_sb + 12 + s:
+            zf = Z[:, 0, 0].astype(np.float64)
+            ax = np.interp(zf, body["z"], body["ax"]).astype(np.float32)[:, None, None]
+            ay = np.interp(zf, body["z"], body["ay"]).astype(np.float32)[:, None, None]
+            cy = np.interp(zf, body["z"], body["cy"]).astype(np.float32)[:, None, None]
+            u, v = X / ax, (Y - cy) / ay
+            sd_body[:] = np.maximum(
+                (np.sqrt(u * u + v * v) - 1) * np.minimum(ax, ay), Z - np.float32(z_sb + 12)
+            )
+        for c, a in ((bc, outer_a + 7.0), (body["face_center"], body["face_semi"])):
+            sub = _box_in(X, Y, Z, c, a)
+            if sub is not None:
+                blk = sd_body[sub]
+                np.minimum(blk, G.sd_ellipsoid(X[..., sub[2]], Y[:, sub[1]], Z[sub[0]], c, a), out=blk)
         f_body = np.clip(0.5 - sd_body / s, 0, 1)
         tissue = np.where(sd_body > -6.0, np.float32(p["fat"]), np.float32(p["soft"]))
-        sd_in = G.sd_ellipsoid(X, Y, Z, bc, inner_a)
-        floor = np.where(Y < 14.0, np.float32(z_sb + 8.0), np.float32(z_sb + 1.0))
-        brain = (sd_in < 0) & (Z > floor)
-        gm = np.float32(p["brain"] + 3.0)
-        wm = np.float32(p["brain"] - 3.0)
-        brain_hu = np.where(sd_in > -1.5, np.float32(p["csf"]), np.where(sd_in > -5.0, gm, wm))
-        for sg in (-1.0, 1.0):
-            vent = G.sd_ellipsoid(X, Y, Z, (sg * 9.0, 8.0, z_sb + 62.0), (5.0, 22.0, 9.0)) < 0
-            brain_hu = np.where(vent, np.float32(p["csf"]), brain_hu)
-        tissue = np.where(brain, brain_hu, tissue)
-        img[z0:z1] = (p["air"] + (tissue - p["air"]) * f_body).astype(np.float32)
+        sub = _box_in(X, Y, Z, bc, inner_a)
+        if sub is not None:
+            Xs, Ys, Zs = X[..., sub[2]], Y[:, sub[1]], Z[sub[0]]
+            sd_in = G.sd_ellipsoid(Xs, Ys, Zs, bc, inner_a)
+            floor = np.where(Ys < 14.0, np.float32(z_sb + 8.0), np.float32(z_sb + 1.0))
+            brain = (sd_in < 0) & (Zs > floor)
+            brain_hu = np.where(sd_in > -1.5, csf, np.where(sd_in > -5.0, gm, wm))
+            for sg in (-1.0, 1.0):
+                vent = G.sd_ellipsoid(Xs, Ys, Zs, (sg * 9.0, 8.0, z_sb + 62.0), (5.0, 22.0, 9.0)) < 0
+                brain_hu = np.where(vent, csf, brain_hu)
+            tissue[sub] = np.where(brain, brain_hu, tissue[sub])
+        img[z0:z1] = p["air"] + (tissue - np.float32(p["air"])) * f_body
 
 
-def _draw_bones(anatomy: Anatomy, grid: G.Grid, p: dict, img: np.ndarray, labels: np.ndarray) -> None:
+def _draw_bones(
+    anatomy: Anatomy, grid: G.Grid, p: dict, img: np.ndarray, labels: np.ndarray, chunk: int = 24
+) -> None:
+    """Composite every bone (processed in z-chunks of its box to bound memory) and set the bone label."""
     s = grid.spacing[0]
     for bone in anatomy.bones:
         sl = grid.box(bone.lo, bone.hi)
         if sl is None:
             continue
-        X, Y, Z = grid.coords(sl)
-        sd = bone.sdf(X, Y, Z)
-        for pts, rad in bone.carve:
-            # only pieces whose box meets this block matter
-            sd = np.maximum(sd, -_tube_sd_local(X, Y, Z, pts, rad, s))
-        f = np.clip(0.5 - sd / s, 0.0, 1.0)
         if bone.kind == "tooth":
             shell, core = p["tooth"] * 1.15, p["tooth"] * 0.7
         elif bone.kind == "dense":
             shell, core = p["cortical"], 0.5 * (p["cortical"] + p["cancellous"])
         else:
             shell, core = p["cortical"], p["cancellous"]
-        t = np.clip((-sd - bone.cortical_mm) / max(s, 0.5) + 0.5, 0.0, 1.0)  # 0 in the shell, 1 deep inside
-        hu = shell + (core - shell) * t
-        block = img[sl]
-        img[sl] = block + (hu - block) * f
-        lab = labels[sl]
-        lab[f >= 0.5] = BONE
-
-
-def _tube_sd_local(X, Y, Z, pts: np.ndarray, rad: np.ndarray, s: float) -> np.ndarray:
-    lo = np.array([X.min(), Y.min(), Z.min()]) - rad.max() - s
-    hi = np.array([X.max(), Y.max(), Z.max()]) + rad.max() + s
-    keep = np.all((pts >= lo) & (pts <= hi), axis=1)
-    if keep.sum() == 0:
-        return np.full(np.broadcast_shapes(X.shape, Y.shape, Z.shape), 1e6, np.float32)
-    idx = np.flatnonzero(keep)
-    a, e = max(idx.min() - 1, 0), min(idx.max() + 2, len(pts))
-    return G.sd_tube(X, Y, Z, pts[a:e], rad[a:e])
+        for z0 in range(sl[0].start, sl[0].stop, chunk):
+            sub = (slice(z0, min(z0 + chunk, sl[0].stop)), sl[1], sl[2])
+            X, Y, Z = grid.coords(sub)
+            sd = bone.sdf(X, Y, Z)
+            for pts, rad in bone.carve:  # canals and foramina: the vessel plus its gap is not bone
+                np.maximum(sd, -G.sd_tube(X, Y, Z, pts, rad, margin=s), out=sd)
+            f = np.clip(0.5 - sd / s, 0.0, 1.0)
+            t = np.clip(
+                (-sd - bone.cortical_mm) / max(s, 0.5) + 0.5, 0.0, 1.0
+            )  # 0 in the shell, 1 deep inside
+            hu = shell + (core - shell) * t
+            block = img[sub]
+            img[sub] = block + (hu - block) * f
+            lab = labels[sub]
+            lab[f >= 0.5] = BONE
 
 
 def _draw_tube_findings(
@@ -329,6 +350,16 @@ def _draw_vessels(
                 lab[m] = seg.label
 
 
+def _composite(
+    img: np.ndarray, vhu: np.ndarray | None, vf: np.ndarray, *, hu_const: float = 0.0, slab: int = 32
+) -> None:
+    """``img = img + (vessel_hu - img) * fraction``, slab by slab (no full-size temporaries)."""
+    for z0 in range(0, img.shape[0], slab):
+        sl = slice(z0, z0 + slab)
+        hu = np.float32(hu_const) if vhu is None else vhu[sl].astype(np.float32)
+        img[sl] += (hu - img[sl]) * vf[sl].astype(np.float32)
+
+
 def _labelled_segments(anatomy: Anatomy, grid: G.Grid) -> set[str]:
     """Names of arteries that go into the label map and the graph (thin distal branches dropped)."""
     thr = 0.25 * min(grid.spacing)
@@ -383,7 +414,7 @@ def _noise_factor(sigmas: tuple[float, float, float]) -> float:
     for sg in sigmas:
         if sg <= 0:
             continue
-        radius = int(4.0 * sg + 0.5)
+        radius = int(3.0 * sg + 0.5)
         x = np.arange(-radius, radius + 1)
         w = np.exp(-0.5 * (x / sg) ** 2)
         w /= w.sum()
@@ -398,20 +429,27 @@ def _finish(
     seed_key: list[int],
     streaks,
     *,
-    noise_sigma_vox: tuple[float, float, float] = (0.5, 0.8, 0.8),
+    noise_corr_mm: tuple[float, float, float] = (0.5, 0.6, 0.6),
     cupping: float = 0.0,
     slab: int = 32,
 ) -> np.ndarray:
-    """PSF blur, correlated noise (one RNG per slice, so slabs join without seams), streaks -> int16."""
+    """PSF blur, correlated noise (one RNG per slice, so slabs join without seams), streaks -> int16.
+
+    White noise is added first and one Gaussian (sigma per axis: the larger of the PSF and the noise
+    correlation length, in voxels) blurs both; the noise is scaled so its standard deviation after the
+    filter is ``p["noise"]`` HU.
+    """
     from scipy.ndimage import gaussian_filter
 
     s = grid.spacing[0]
     psf = p["psf_mm"] / s
     psf_sig = (psf, psf, psf) if psf >= 0.2 else (0.0, 0.0, 0.0)
-    halo = int(np.ceil(4 * max(max(psf_sig), max(noise_sigma_vox)))) + 1
+    sig = tuple(max(a, b / s) for a, b in zip(psf_sig, noise_corr_mm))
+    sig = sig if max(sig) >= 0.25 else (0.0, 0.0, 0.0)  # coarse grids: white noise, no blur
+    halo = int(np.ceil(3 * max(sig))) + 1
     nz, ny, nx = grid.shape
     out = np.empty(grid.shape, np.int16)
-    norm = _noise_factor(noise_sigma_vox)
+    norm = _noise_factor(sig)
     if cupping:
         _, Yc, Xc = grid.coords((slice(0, 1), slice(0, ny), slice(0, nx)))
         cx, cy = grid.origin[0] + (nx - 1) * s / 2, grid.origin[1] + (ny - 1) * s / 2
@@ -420,17 +458,17 @@ def _finish(
     for z0 in range(0, nz, slab):
         z1 = min(z0 + slab, nz)
         a, e = max(z0 - halo, 0), min(z1 + halo, nz)
-        block = img[a:e]
-        if max(psf_sig) > 0:
-            block = gaussian_filter(block, psf_sig, mode="nearest", truncate=4.0)
+        # white noise added before one Gaussian filter: the PSF blurs the anatomy and correlates the noise
         noise = np.stack(
             [
                 np.random.default_rng([*seed_key, k]).standard_normal((ny, nx), dtype=np.float32)
                 for k in range(a, e)
             ]
         )
-        noise = gaussian_filter(noise, noise_sigma_vox, mode="nearest", truncate=4.0)
-        core = block[z0 - a : z1 - a] + noise[z0 - a : z1 - a] * np.float32(p["noise"] / norm)
+        block = img[a:e] + noise * np.float32(p["noise"] / norm)
+        if max(sig) > 0:
+            block = gaussian_filter(block, sig, mode="nearest", truncate=3.0)
+        core = block[z0 - a : z1 - a]
         if cupping:
             core = core + cup * (core > -500)
         _apply_streaks(core, grid, z0, streaks)
@@ -559,11 +597,12 @@ def render_case(
     _draw_bones(anatomy, grid, p, img, labels)
     _draw_tube_findings(anatomy, grid, img, labels, ("air",), {"air": p["air"] + 50.0})
     labelled = _labelled_segments(anatomy, grid)
-    vf = np.zeros(grid.shape, np.float32)
-    vhu = np.zeros(grid.shape, np.float32)
+    # the vessel layer in float16 (fraction 0..1 and HU): half the memory of float32 at clinical size
+    vf = np.zeros(grid.shape, np.float16)
+    vhu = np.zeros(grid.shape, np.float16)
     _draw_vessels(anatomy.segments, grid, p, vf, vhu, labels, labelled)
     base = img if modality != "dsa" else img.copy()
-    img += (vhu - img) * vf
+    _composite(img, vhu, vf)
     metal_hu = {
         "calcification": p["calc"],
         "stent": p["metal"],
@@ -592,12 +631,12 @@ def render_case(
             p,
             [seed, 7, mod_idx],
             dsa_streaks,
-            noise_sigma_vox=(0.9, 0.9, 0.9),
+            noise_corr_mm=(0.6, 0.6, 0.6),
             cupping=p["cupping"],
         )
         del img
         # mask run: same patient, no contrast in the vessels, slightly moved
-        base += (np.float32(p["blood"]) - base) * vf
+        _composite(base, None, vf, hu_const=p["blood"])
         _draw_tube_findings(
             anatomy, grid, base, labels, tuple(metal_hu), metal_hu
         )  # metal only: labels untouched
@@ -615,7 +654,7 @@ def render_case(
             p,
             [seed, 8, mod_idx],
             dsa_streaks,
-            noise_sigma_vox=(0.9, 0.9, 0.9),
+            noise_corr_mm=(0.6, 0.6, 0.6),
             cupping=p["cupping"],
         )
         subtracted = np.clip(image.astype(np.int32) - mask_image.astype(np.int32), -32768, 32767).astype(
