@@ -44,8 +44,8 @@ VARIANTS = [
 
 
 @pytest.mark.parametrize(("cls", "n_extra"), VARIANTS, ids=lambda v: getattr(v, "__name__", str(v)))
-def test_variant_pipeline_and_one_train_step_regions(planned_tubes, cls, n_extra):
-    trainer = _make(cls, planned_tubes)
+def test_variant_pipeline_and_one_train_step_regions(planned_phantom, cls, n_extra):
+    trainer = _make(cls, planned_phantom)
     trainer.initialize()
     dl_tr, dl_val = trainer.get_dataloaders()
     batch = next(dl_tr)
@@ -58,8 +58,10 @@ def test_variant_pipeline_and_one_train_step_regions(planned_tubes, cls, n_extra
     assert np.isfinite(val["loss"]) and len(val["tp_hard"]) == n_regions
 
 
-def test_label_mode_softmax_train_step(planned_tubes):
-    trainer = _make(nnUNetTrainerCTA_tiny, planned_tubes, dataset_json(5, name="Tubes", regions=False))
+def test_label_mode_softmax_train_step(planned_phantom):
+    trainer = _make(
+        nnUNetTrainerCTA_tiny, planned_phantom, dataset_json(5, name="PhantomTiny", regions=False)
+    )
     trainer.initialize()
     dl_tr, _ = trainer.get_dataloaders()
     batch = next(dl_tr)
@@ -70,12 +72,12 @@ def test_label_mode_softmax_train_step(planned_tubes):
     assert np.isfinite(trainer.train_step(batch)["loss"])
 
 
-def test_pipeline_order_rotation_and_mirroring(planned_tubes):
-    trainer = _make(nnUNetTrainerCTA, planned_tubes)
+def test_pipeline_order_rotation_and_mirroring(planned_phantom):
+    trainer = _make(nnUNetTrainerCTA, planned_phantom)
     rotation, dummy_2d, _, mirror_axes = trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
     assert not dummy_2d and rotation == pytest.approx((-np.deg2rad(25), np.deg2rad(25)))
     assert tuple(mirror_axes) == (0, 1, 2)  # our labels are not left/right specific
-    tiny = _make(nnUNetTrainerCTA_tiny, planned_tubes)
+    tiny = _make(nnUNetTrainerCTA_tiny, planned_phantom)
     assert tiny.configure_rotation_dummyDA_mirroring_and_inital_patch_size()[3] is None
     regions = trainer.label_manager.foreground_regions
     ts = trainer.get_training_transforms(
@@ -94,25 +96,25 @@ def test_pipeline_order_rotation_and_mirroring(planned_tubes):
     assert ts[target].vessel_channels == [1, 2, 3, 4]  # vessels, aorta, carotid, intracranial
 
 
-def test_region_loss_weights_reach_the_loss(planned_tubes):
+def test_region_loss_weights_reach_the_loss(planned_phantom):
     class Weighted(nnUNetTrainerCTA):
         region_loss_weights = MappingProxyType({"intracranial": 2.0})
 
-    loss = _make(Weighted, planned_tubes)._build_loss()
+    loss = _make(Weighted, planned_phantom)._build_loss()
     assert loss.loss.channel_weights == [1.0, 1.0, 1.0, 1.0, 2.0]
 
     class Typo(nnUNetTrainerCTA):
         region_loss_weights = MappingProxyType({"intracranal": 2.0})
 
     with pytest.raises(ConfigurationError, match=r"\['intracranal'\] are not output channels"):
-        _make(Typo, planned_tubes)._build_loss()
+        _make(Typo, planned_phantom)._build_loss()
 
 
-def test_attenuated_ce_weights_from_training_split(planned_tubes):
+def test_attenuated_ce_weights_from_training_split(planned_phantom):
     class Attenuated(nnUNetTrainerCTA):
         ce_class_weight_power = 1 / 3
 
-    trainer = _make(Attenuated, planned_tubes)
+    trainer = _make(Attenuated, planned_phantom)
     counts = trainer.class_voxel_counts()
     assert counts.shape == (5, 2) and (counts.sum(1) == counts.sum(1)[0]).all()
     pos_weight = trainer._build_loss().loss.ce_class_weights
@@ -144,12 +146,12 @@ def _labels(**labels):
         ),
     ],
 )
-def test_bad_label_setups_raise(planned_tubes, labels, order, match):
+def test_bad_label_setups_raise(planned_phantom, labels, order, match):
     dj = {"channel_names": {"0": "CT"}, "labels": labels, "numTraining": 5, "file_ending": ".nii.gz"}
     if order is not None:
         dj["regions_class_order"] = order
     with pytest.raises(ConfigurationError, match=match):
-        _make(nnUNetTrainerCTA, planned_tubes, dj)._build_loss()
+        _make(nnUNetTrainerCTA, planned_phantom, dj)._build_loss()
 
 
 def test_registry_knows_the_cta_trainers():
@@ -180,16 +182,16 @@ def _train_and_predict(run_tool, planned: dict, trainer: str, tmp_path) -> np.nd
          "-f", "0", "-tr", trainer, "-p", planned["plans"], "--disable_tta", "-device", "cpu",
          "-chk", "checkpoint_final.pth", "-npp", "1", "-nps", "1"]
     )  # fmt: skip
-    pred, pred_geometry = read_image(out / "tube_005.nii.gz")
-    ref, ref_geometry = read_image(planned["raw"] / "labelsTs" / "tube_005.nii.gz")
+    pred, pred_geometry = read_image(out / f"{planned['test_case']}.nii.gz")
+    ref, ref_geometry = read_image(planned["raw"] / "labelsTs" / f"{planned['test_case']}.nii.gz")
     assert pred.shape == ref.shape
     assert pred_geometry.spacing == pytest.approx(ref_geometry.spacing)
     assert set(np.unique(pred).tolist()) <= set(LABELS.values())
     return pred
 
 
-def test_cta_trainer_with_stock_nnunet_train_and_predict(nnunet_tool, planned_tubes, tmp_path):
-    _train_and_predict(nnunet_tool, planned_tubes, "nnUNetTrainerCTA_tiny", tmp_path)
+def test_cta_trainer_with_stock_nnunet_train_and_predict(nnunet_tool, planned_phantom, tmp_path):
+    _train_and_predict(nnunet_tool, planned_phantom, "nnUNetTrainerCTA_tiny", tmp_path)
 
 
 @pytest.mark.slow
@@ -202,6 +204,6 @@ def test_cta_trainer_with_stock_nnunet_train_and_predict(nnunet_tool, planned_tu
     ],
 )
 def test_comparison_trainers_with_stock_nnunet_train_and_predict(
-    nnunet_tool, planned_tubes, tmp_path, trainer
+    nnunet_tool, planned_phantom, tmp_path, trainer
 ):
-    _train_and_predict(nnunet_tool, planned_tubes, trainer, tmp_path)
+    _train_and_predict(nnunet_tool, planned_phantom, trainer, tmp_path)
