@@ -16,6 +16,7 @@ from nnunetv2_cta.phantom.graph import load_vessel_graph, save_vessel_graph
 from nnunetv2_cta.phantom.modalities import MODALITIES, PhantomCase, render_case
 from nnunetv2_cta.phantom.presets import PRESETS, get_preset
 from nnunetv2_cta.phantom.preview import save_preview_png
+from nnunetv2_cta.phantom.real_geometry import render_from_vessel_mask
 from nnunetv2_cta.phantom.writer import write_case, write_dataset, write_nifti
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "get_preset",
     "load_vessel_graph",
     "render_case",
+    "render_from_vessel_mask",
     "save_preview_png",
     "save_vessel_graph",
     "write_case",

@@ -1,8 +1,9 @@
 """Maximum-intensity projections of a phantom case as a PNG, to look at what the generator makes.
 
-Panels: anterior MIP (viewer's left = patient's right, as radiologists read), lateral MIP (anterior on the
-left), and the same two views of the label map (bone grey, aorta red, carotid orange, intracranial
-yellow). For DSA the subtracted volume gets a third row.
+Panels: anterior MIP (viewer's left = patient's right, as radiologists read) and lateral MIP (anterior on
+the left) of the image; the same MIPs with the bone label masked out (CTA/NCCT; a perfect bone removal) or
+of the subtracted volume (DSA); and the label map (bone grey, aorta red, carotid orange, intracranial
+yellow).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from nnunetv2_cta.phantom.modalities import PhantomCase
 
-_WINDOWS = {"cta": (-100.0, 700.0), "ncct": (-20.0, 120.0), "dsa": (-200.0, 2500.0)}
+_WINDOWS = {"cta": (-100.0, 900.0), "ncct": (-20.0, 120.0), "dsa": (-200.0, 2500.0)}
 _LABEL_RGB = np.array([[0, 0, 0], [110, 110, 110], [230, 40, 40], [255, 150, 30], [255, 235, 60]], np.uint8)
 
 
@@ -51,6 +52,8 @@ def save_preview_png(
     rows = [("image", case.image, (lo, hi))]
     if case.subtracted is not None:
         rows.append(("subtracted", case.subtracted, (-100.0, 2000.0)))
+    else:  # what a perfect bone removal would show
+        rows.append(("bone-masked", np.where(case.labels == 1, np.int16(-1000), case.image), (lo, 0.8 * hi)))
     nrows = len(rows) + 1
     sz, sy, sx = case.geometry.spacing
     fig, axes = plt.subplots(nrows, 2, figsize=(8, 5.2 * nrows), dpi=110)
