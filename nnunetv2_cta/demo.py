@@ -46,6 +46,7 @@ def run_demo(
     overwrite: bool = False,
     num_processes: int = 2,
     progress: bool = True,
+    settings: DemoSettings | None = None,
 ) -> dict:
     """Run the whole chain on a small phantom CTA dataset on the CPU and return the evaluation summary.
 
@@ -56,6 +57,7 @@ def run_demo(
         seed: phantom seed (same seed, same data).
         overwrite: delete an existing ``out`` first; without it an existing folder is an error.
         num_processes: worker processes for planning, prediction and evaluation.
+        settings: explicit run size (cases, trainer); overrides ``quick`` (tests use a tiny one).
 
     Returns:
         The evaluation summary (see :func:`nnunetv2_cta.evaluation.evaluate_folder`), plus ``"timings_s"``.
@@ -65,7 +67,7 @@ def run_demo(
         if not overwrite:
             raise OutputExistsError(f"demo output folder {out} exists; pass --overwrite to replace it")
         shutil.rmtree(out)
-    settings = QUICK if quick else FULL
+    settings = settings or (QUICK if quick else FULL)
     folders = {var: out / var for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
     for var, folder in folders.items():
         folder.mkdir(parents=True)
@@ -73,6 +75,9 @@ def run_demo(
     from nnunetv2_cta.environment import ensure_ext_trainer_in_environ
 
     ensure_ext_trainer_in_environ()
+    # nnU-Net's defaults start up to 12 augmentation workers and 8 export processes; a CPU demo gets the cores
+    os.environ.setdefault("nnUNet_n_proc_DA", str(max(1, min(2, num_processes))))
+    os.environ.setdefault("nnUNet_def_n_proc", str(num_processes))
     timings: dict[str, float] = {}
 
     def step(name: str, t0: float) -> None:

@@ -9,6 +9,7 @@ Each metric's definition and its empty-side convention are documented in its mod
 from nnunetv2_cta.evaluation.breaks import Break, connected_recall, find_breaks
 from nnunetv2_cta.evaluation.case import DEFAULT_REGIONS, evaluate_case
 from nnunetv2_cta.evaluation.centerline import SkeletonGraph, centerline_length, skeletonize
+from nnunetv2_cta.evaluation.folder import evaluate_folder
 from nnunetv2_cta.evaluation.overlap import dice, iou, overlap_metrics, precision, recall
 from nnunetv2_cta.evaluation.surface import assd, hd95, surface_metrics
 from nnunetv2_cta.evaluation.topology import betti_errors, betti_numbers, cldice, cldice_scores
@@ -27,6 +28,7 @@ __all__ = [
     "connected_recall",
     "dice",
     "evaluate_case",
+    "evaluate_folder",
     "find_breaks",
     "hd95",
     "iou",
