@@ -418,7 +418,7 @@ def generate_anatomy(
     z_cow = z_sb + 28.0 + rng.uniform(-2, 2)
     vert_z = {
         name: z_sb - 9.0 - 16.0 * k
-        for k, name in enumerate(("C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3"))
+        for k, name in enumerate(("C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3", "T4"))
     }
     g = rng.uniform(0.95, 1.05)
     brain_c = np.array([0.0, 12.0, z_sb + 47.0])
@@ -923,6 +923,7 @@ def generate_anatomy(
     }
     bones = _make_bones(segments, rng, levels=levels, head=head, vert_z=vert_z, body=body)
     findings += _air_cavities(body, z_sb)
+    findings += _soft_organs(segments, levels)
     if "dental_fillings" in pathos:
         findings += _dental_fillings(prng, z_sb)
     anatomy = Anatomy(
@@ -1112,6 +1113,30 @@ def _dental_fillings(rng: np.random.Generator, z_sb: float) -> list[Finding]:
         y = -62 + 24 * (1 - np.cos(ang))
         z = z_sb - (44.0 if upper else 50.0)
         out.append(Finding("dental_filling", np.array([[x, y, z]]), np.array([rng.uniform(2.0, 3.2)])))
+    return out
+
+
+def _soft_organs(segments: list[Segment], levels: dict) -> list[Finding]:
+    """Fat sheaths around the neck vessels, thyroid lobes and lung apices (soft-tissue context)."""
+    out = []
+    z_sb, z_ao, z_bif = levels["skull_base_mm"], levels["aorta_top_mm"], levels["bifurcation_mm"]
+    for s in segments:
+        base = s.name.split("_")[1] if "_" in s.name else s.name
+        if base in ("CCA", "ICA", "ECA", "IJV") and s.label in (0, CAROTID):
+            sel = (s.points[:, 2] > z_ao + 15) & (s.points[:, 2] < z_sb - 5)
+            if sel.sum() > 3:
+                out.append(Finding("fat", s.points[sel], np.maximum(s.outer[sel], s.radii[sel]) + 2.5))
+    for sg in (-1.0, 1.0):
+        out.append(
+            Finding(
+                "thyroid",
+                np.array([[sg * 16, -20, z_bif - 48], [sg * 17, -19, z_bif - 22]]),
+                np.array([7.0, 6.0]),
+            )
+        )
+        out.append(
+            Finding("lung", np.array([[sg * 62, 12, -30.0], [sg * 58, 12, z_ao - 6]]), np.array([30.0, 27.0]))
+        )
     return out
 
 

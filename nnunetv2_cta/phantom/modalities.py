@@ -114,9 +114,11 @@ def _draw_params(modality: str, rng: np.random.Generator, spacing: float, late_p
     p["cortical"] = rng.uniform(700, 1800)
     p["tooth"] = rng.uniform(1800, 2600)
     p["plaque"] = rng.uniform(25, 60)
+    p["thyroid"] = rng.uniform(90, 110)  # iodine-rich gland: bright even without contrast
     noise_scale = (0.7 / spacing) ** 0.75
     if modality == "cta":
         p["artery"] = rng.uniform(250, 550)
+        p["thyroid"] = rng.uniform(120, 180)
         late = bool(rng.uniform() < 0.2) if late_phase is None else bool(late_phase)
         p["late_phase"] = late
         p["vein"] = p["artery"] * rng.uniform(0.85, 1.0) if late else rng.uniform(100, 250)
@@ -139,6 +141,7 @@ def _draw_params(modality: str, rng: np.random.Generator, spacing: float, late_p
         p["cancellous"] = rng.uniform(400, 700)
         p["cortical"] = rng.uniform(1000, 1800)
         p["cupping"] = rng.uniform(40, 120)
+        p["thyroid"] = p["soft"] + 20.0
         p["noise"] = float(np.clip(rng.uniform(25, 50) * (0.46 / spacing) ** 0.75, 8, 80))
         p["psf_mm"] = 0.4
     p["fade"] = rng.uniform(0.0, 0.25)
@@ -594,6 +597,8 @@ def render_case(
     img = np.empty(grid.shape, np.float32)
     labels = np.zeros(grid.shape, np.uint8)
     _background(anatomy, grid, p, img)
+    soft = {"lung": -850.0, "fat": p["fat"], "thyroid": p["thyroid"]}
+    _draw_tube_findings(anatomy, grid, img, labels, tuple(soft), soft)
     _draw_bones(anatomy, grid, p, img, labels)
     _draw_tube_findings(anatomy, grid, img, labels, ("air",), {"air": p["air"] + 50.0})
     labelled = _labelled_segments(anatomy, grid)
