@@ -15,4 +15,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nnunetv2_cta.commands.evaluate",
     "nnunetv2_cta.commands.phantom",
     "nnunetv2_cta.commands.demo",
+    "nnunetv2_cta.commands.repair",
 )

@@ -1,0 +1,178 @@
+"""CGPM: the learned repair stage (the paper's "connected growth prediction model").
+
+A second 3D U-Net receives the CT plus the first stage's segmentation (one-hot, one channel per foreground
+label) and predicts the full label map, learning to fill the first stage's gaps. It rides on nnU-Net's
+cascade: train it on the ``3d_cgpm`` configuration that
+:func:`nnunetv2_cta.postprocessing.cgpm_plans.add_cgpm_configuration` adds to our plans::
+
+    nnUNetv2_train D 3d_cgpm 0 -tr nnUNetTrainerCTA_CGPM -p nnUNetCTAPlans_<preset>
+
+**Where the first-stage input comes from** (class attribute ``previous_stage_source``):
+
+- ``"predicted"``: the first stage's out-of-fold predictions, written by its 5-fold validation to
+  ``<first_stage_trainer>__<plans>__<first_stage>/predicted_next_stage/3d_cgpm`` (trainer named in
+  ``plans["cta"]["cgpm"]["first_stage_trainer"]``). nnU-Net itself would look in a folder named after
+  *this* trainer class, which only works when both stages use one trainer class; we point it at the first
+  stage's folder instead.
+- ``"simulated"``: no first stage needed. At the start of training, every case's ground truth is broken
+  with :func:`nnunetv2_cta.transforms.break_simulation.simulate_breaks` (seeded per case and fold) and saved
+  in nnU-Net's format to ``fold_X/simulated_previous_stage``; nnU-Net's cascade machinery then reads it like
+  real predictions (training, validation and the final validation all work unchanged).
+- ``"auto"`` (default): predicted when that folder exists, else simulated, with a log line saying which.
+
+On top of either, :class:`~nnunetv2_cta.transforms.break_simulation.BreakSimulationTransform` cuts, drops,
+thins and fades vessels of the one-hot input on the fly (after nnU-Net's own cascade corruptions: random
+morphology and removed components), so the network sees both realistic and hard breaks.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+import numpy as np
+import torch
+from batchgeneratorsv2.transforms.nnunet.seg_to_onehot import MoveSegAsOneHotToDataTransform
+
+from nnunetv2_cta.errors import ConfigurationError
+from nnunetv2_cta.labels import VESSEL_LABELS
+from nnunetv2_cta.trainers.base import nnUNetTrainerCTA_Base, nnUNetTrainerCTA_Base_tiny
+from nnunetv2_cta.transforms.break_simulation import BreakSimulationTransform, simulate_breaks
+from nnunetv2_cta.transforms.pipeline import find_index
+
+SOURCES = ("auto", "predicted", "simulated")
+
+
+class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
+    """Repair stage trainer (module docstring). Needs a configuration with ``previous_stage``.
+
+    Attributes:
+        previous_stage_source: ``"auto"``, ``"predicted"`` or ``"simulated"`` (module docstring).
+        simulated_breaks: inclusive range of cuts per case in the simulated first-stage input.
+        simulated_drops: inclusive range of dropped distal branches per case in it.
+        break_probability: probability that a training patch gets extra on-the-fly breaks.
+        break_length_diameters: cut length range in vessel diameters (issue: about 1-4).
+    """
+
+    previous_stage_source: ClassVar[str] = "auto"
+    simulated_breaks: ClassVar[tuple[int, int]] = (1, 4)
+    simulated_drops: ClassVar[tuple[int, int]] = (0, 1)
+    break_probability: ClassVar[float] = 0.5
+    break_length_diameters: ClassVar[tuple[float, float]] = (1.0, 4.0)
+
+    def __init__(
+        self,
+        plans: dict,
+        configuration: str,
+        fold: int,
+        dataset_json: dict,
+        device: torch.device = torch.device("cuda"),  # noqa: B008 - nnU-Net's fixed signature
+    ):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        if self.previous_stage_source not in SOURCES:
+            raise ConfigurationError(
+                f"previous_stage_source must be one of {SOURCES}, got {self.previous_stage_source!r}"
+            )
+        if not self.is_cascaded:
+            raise ConfigurationError(
+                f"configuration {configuration!r} of plans {plans.get('plans_name')!r} has no 'previous_stage'; "
+                "train the CGPM on the configuration added by add_cgpm_configuration (e.g. '3d_cgpm')"
+            )
+        self.simulate_previous_stage = False
+        cgpm = (plans.get("cta") or {}).get("cgpm") or {}
+        first_trainer = cgpm.get("first_stage_trainer")
+        predicted = None
+        if first_trainer and self.output_folder_base is not None:
+            predicted = os.path.join(
+                os.path.dirname(self.output_folder_base),
+                f"{first_trainer}__{self.plans_manager.plans_name}__{self.configuration_manager.previous_stage_name}",
+                "predicted_next_stage",
+                configuration,
+            )
+        have_predicted = predicted is not None and os.path.isdir(predicted)
+        if self.previous_stage_source == "predicted" and not have_predicted:
+            raise ConfigurationError(
+                f"previous_stage_source='predicted' but no first-stage predictions at {predicted!r}; run the first "
+                "stage's 5-fold training (its validation writes them) or use the simulated source"
+            )
+        if self.previous_stage_source == "simulated" or not have_predicted:
+            self.simulate_previous_stage = True
+            if self.output_folder is not None:
+                self.folder_with_segs_from_previous_stage = os.path.join(
+                    self.output_folder, "simulated_previous_stage"
+                )
+            self.print_to_log_file(
+                "CGPM: first-stage input simulated from the ground truth (breaks), "
+                f"written to {self.folder_with_segs_from_previous_stage}"
+            )
+        else:
+            self.folder_with_segs_from_previous_stage = predicted
+            self.print_to_log_file(f"CGPM: first-stage input from out-of-fold predictions in {predicted}")
+
+    # ---- simulated first stage ------------------------------------------------------------------------
+    def write_simulated_previous_stage(self) -> None:
+        """Break every case's ground truth and save it where nnU-Net's dataset reads previous-stage segs."""
+        from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+
+        folder = self.folder_with_segs_from_previous_stage
+        os.makedirs(folder, exist_ok=True)
+        dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)
+        identifiers = dataset_class.get_identifiers(self.preprocessed_dataset_folder)
+        dataset = dataset_class(self.preprocessed_dataset_folder, identifiers)
+        vessel_labels = [v for v in VESSEL_LABELS if v in self.label_manager.foreground_labels]
+        spacing = tuple(float(s) for s in self.configuration_manager.spacing)
+        fold = 0 if self.fold == "all" else int(self.fold)
+        for k in sorted(identifiers):
+            _, seg, _, _ = dataset.load_case(k)
+            labels = np.asarray(seg[0]).astype(np.int16)
+            labels[labels < 0] = 0
+            vessel = np.isin(labels, vessel_labels)
+            rng = np.random.default_rng([fold, *k.encode()])  # stable across runs (str hash is not)
+            broken, events = simulate_breaks(
+                vessel,
+                rng,
+                int(rng.integers(self.simulated_breaks[0], self.simulated_breaks[1] + 1)),
+                n_drop=int(rng.integers(self.simulated_drops[0], self.simulated_drops[1] + 1)),
+                spacing=spacing,
+                length_diameters=self.break_length_diameters,
+                min_length_mm=min(spacing),
+            )
+            labels[vessel & ~broken] = 0
+            dataset_class.save_seg(labels.astype(np.uint8), os.path.join(folder, k))
+            self.print_to_log_file(
+                f"CGPM: simulated first stage of {k}: {len(events)} events", also_print_to_console=False
+            )
+
+    def get_dataloaders(self):
+        if self.simulate_previous_stage:
+            self.write_simulated_previous_stage()
+        return super().get_dataloaders()
+
+    # ---- augmentation ------------------------------------------------------------------------------
+    def get_training_transforms(
+        self, patch_size, rotation_for_DA, deep_supervision_scales, mirror_axes, *args, **kwargs
+    ):
+        pipeline = super().get_training_transforms(
+            patch_size, rotation_for_DA, deep_supervision_scales, mirror_axes, *args, **kwargs
+        )
+        fg = list(self.label_manager.foreground_labels)
+        channels = [i - len(fg) for i, label in enumerate(fg) if label in VESSEL_LABELS]
+        i = find_index(pipeline.transforms, MoveSegAsOneHotToDataTransform)
+        if i is not None and channels and self.break_probability > 0:
+            pipeline.transforms.insert(
+                i + 1,
+                BreakSimulationTransform(
+                    channels,
+                    p_per_sample=self.break_probability,
+                    spacing=tuple(float(s) for s in self.configuration_manager.spacing),
+                    length_diameters=self.break_length_diameters,
+                ),
+            )
+        return pipeline
+
+
+class nnUNetTrainerCTA_CGPM_tiny(nnUNetTrainerCTA_CGPM, nnUNetTrainerCTA_Base_tiny):
+    """CPU tests and smoke runs: the CGPM with 2 epochs x 4 iterations, no mirroring."""
+
+
+CGPM_TRAINERS: tuple[type, ...] = (nnUNetTrainerCTA_CGPM, nnUNetTrainerCTA_CGPM_tiny)
