@@ -452,7 +452,7 @@ def generate_anatomy(
 
     b.add(
         "BCT",
-        [arch_origin(-8), (-12, -14, z_ao + 6), (-16, -12, z_ao + 20)],
+        [arch_origin(-10), (-15, -16, z_ao + 6), (-18, -13, z_ao + 20)],
         [6.5 * rs, 6.3 * rs, 6.0 * rs],
         parent="aorta",
     )
@@ -474,7 +474,7 @@ def generate_anatomy(
     )
     b.add(
         "L_CCA",
-        [arch_origin(1), (2, -14, z_ao + 10), (19, -9, z_ao + 45), (27, -5, z_bif - 20), (28, -4, z_bif)],
+        [arch_origin(2), (5, -12, z_ao + 10), (19, -9, z_ao + 45), (27, -5, z_bif - 20), (28, -4, z_bif)],
         [3.8 * rs, 3.7 * rs, 3.6 * rs, 3.5 * rs, 3.5 * rs],
         parent="aorta",
         tort=tort,
@@ -968,8 +968,16 @@ def _apply_pathologies(
 ) -> None:
     segs = b.segments
     side = "L" if rng.uniform() < 0.5 else "R"
+    used: set[str] = set()
+
+    def pick(names: list[str]) -> Segment:
+        free = [n for n in names if n in segs and n not in used] or [n for n in names if n in segs]
+        name = free[int(rng.integers(len(free)))]
+        used.add(name)
+        return segs[name]
+
     if "stenosis" in pathos:
-        host = segs[rng.choice([f"{side}_ICA", f"{side}_ICA", f"{side}_M1", "BA", "R_VA", "L_VA"])]
+        host = pick([f"{side}_ICA", f"{side}_ICA", f"{side}_M1", "BA", "R_VA", "L_VA"])
         s = _arc(host.points)
         if host.name.endswith("ICA"):
             c = rng.uniform(6, 14)
@@ -995,7 +1003,7 @@ def _apply_pathologies(
         findings.append(Finding("stent", host.points[sel], host.outer[sel] + 0.15, {"segment": host.name}))
     if "occlusion" in pathos:
         other = "R" if side == "L" else "L"
-        host = segs[rng.choice([f"{other}_ICA", f"{other}_M1", f"{other}_VA"])]
+        host = pick([f"{other}_ICA", f"{other}_M1", f"{other}_VA"])
         s = _arc(host.points)
         if host.name.endswith("ICA"):
             a, e = 12.0, 12.0 + rng.uniform(15, 40)
@@ -1015,7 +1023,7 @@ def _apply_pathologies(
         for d in _descendants(segs, host.name):
             d.contrast = d.contrast * 0.6
     if "low_flow" in pathos:
-        host = segs[rng.choice(["R_P2", "L_P2", "R_VA", "L_VA"])]
+        host = pick(["R_P2", "L_P2", "R_VA", "L_VA"])
         n = len(host.points)
         host.contrast = host.contrast * np.linspace(1.0, 0.3, n)
         host.patho |= True

@@ -550,7 +550,7 @@ def _case_graph(anatomy: Anatomy, grid: G.Grid, labelled: set[str], modality: st
                 **f.info,
             }
             for f in anatomy.findings
-            if f.kind != "air"
+            if f.kind in ("calcification", "stent", "coil", "dental_filling")
         ],
         "segments": segs_out,
     }
@@ -616,8 +616,8 @@ def render_case(
     }
     _draw_tube_findings(anatomy, grid, img, labels, tuple(metal_hu), metal_hu)
     srng = np.random.default_rng([seed, 4, mod_idx])
-    metal = [
-        (f.points.mean(0), float(f.radii.max()))
+    metal = [  # a stent's thin wires streak far less than a coil ball or an amalgam filling
+        (f.points.mean(0), 0.8 if f.kind == "stent" else float(f.radii.max()))
         for f in anatomy.findings
         if f.kind in ("coil", "dental_filling", "stent")
     ]
