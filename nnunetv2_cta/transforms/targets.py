@@ -8,7 +8,8 @@ Centerline weight map (used by the centerline-weighted soft Dice of ``nnUNetTrai
     w(v) = 1 + alpha * (r_ref / rho(v))**2 * exp(-d(v)**2 / (2 * (beta * rho(v))**2))
 
 - ``d(v)``: Euclidean distance (voxels) from ``v`` to its nearest ground-truth centerline (skeleton) voxel
-  ``s(v)``;
+  ``s(v)`` (nearest in the taxicab metric, which is what scipy's fast feature transform finds; it is the
+  Euclidean-nearest one for a straight vessel and off by at most a voxel or two near branch points);
 - ``rho(v) = max(edt(s(v)) - 0.5, 0.5)``: the local vessel radius at that centerline voxel, from the
   distance transform of the mask (distance to the nearest background voxel centre, minus half a voxel to
   reach the wall), so a one-voxel-wide line has radius 0.5;
@@ -110,7 +111,15 @@ def centerline_weight_map(
     skel = vessel_skeleton(mask[box]) if skeleton is None else np.asarray(skeleton, bool)[box]
     if not skel.any():
         return out
-    dist, idx = ndi.distance_transform_edt(~skel, return_indices=True)
+    # nearest centerline voxel by the taxicab feature transform (8x faster than scipy's Euclidean one with
+    # indices on 128^3, measured), then the exact Euclidean distance to that voxel
+    idx = ndi.distance_transform_cdt(~skel, metric="taxicab", return_indices=True)[1]
+    dist2 = np.zeros(skel.shape, np.float32)
+    for axis in range(skel.ndim):
+        coords = np.arange(skel.shape[axis], dtype=np.float32).reshape(
+            [-1 if a == axis else 1 for a in range(skel.ndim)]
+        )
+        dist2 += (idx[axis] - coords) ** 2
     rho = np.maximum(radius[box][tuple(idx)] - 0.5, 0.5)
-    out[box] = 1.0 + alpha * (r_ref / rho) ** 2 * np.exp(-(dist**2) / (2.0 * (beta * rho) ** 2))
+    out[box] = 1.0 + alpha * (r_ref / rho) ** 2 * np.exp(-dist2 / (2.0 * (beta * rho) ** 2))
     return out
