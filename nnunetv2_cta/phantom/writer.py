@@ -40,6 +40,17 @@ logger = logging.getLogger(__name__)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fix_mode(path: Path, *, folder: bool = False) -> None:
+    """Give a mkstemp/mkdtemp result the usual permissions (0644/0755 under umask 022), not 0600/0700."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
 def write_nifti(path: str | os.PathLike, array: np.ndarray, geometry: Geometry) -> Path:
     """Write a ``[z, y, x]`` array as ``.nii.gz`` with a fixed header, deterministically and atomically.
 
@@ -76,6 +87,7 @@ def write_nifti(path: str | os.PathLike, array: np.ndarray, geometry: Geometry) 
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
         ):
             gz.write(data)
+        _fix_mode(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -193,6 +205,7 @@ def write_dataset(
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{out.name}_", dir=out.parent))
+    _fix_mode(tmp, folder=True)
     try:
         ids = [(f"{name}_{i:04d}", "Tr", i) for i in range(cases)] + [
             (f"{name}_{cases + i:04d}", "Ts", cases + i) for i in range(test_cases)

@@ -145,3 +145,32 @@ def test_anatomy_bad_seed():
 
     with pytest.raises(ConfigurationError, match="seed must be a non-negative int, got -3"):
         generate_anatomy(-3)
+
+
+def _centre_values(case, names):
+    geo = case.geometry
+    pts = np.concatenate([np.asarray(s["points"]) for s in case.graph["segments"] if s["name"] in names])
+    idx = np.rint((pts - np.asarray(geo.origin)) / np.asarray(geo.spacing[::-1]))[:, ::-1].astype(int)
+    ok = np.all((idx >= 0) & (idx < np.asarray(case.image.shape)), axis=1)
+    return case.image[tuple(idx[ok].T)].astype(float), case.labels[tuple(idx[ok].T)]
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_veins_are_background_and_bright_in_late_phase(standard_anatomy, late):
+    from nnunetv2_cta.phantom import render_case
+
+    case = render_case(standard_anatomy, "cta", late_phase=late)
+    hu, lab = _centre_values(case, ("R_IJV", "L_IJV"))
+    # veins are background; only where an artery crosses a jugular vein may its label cover the vein axis
+    assert np.mean(lab == 0) > 0.95
+    p = case.info
+    assert abs(np.median(hu) - p["vein"]) < 30
+    if late:
+        assert p["vein"] >= 0.85 * p["artery"]
+    else:
+        assert 100 <= p["vein"] <= 250
+
+
+def test_tiny_grid_fits_a_48_cube_patch(cta_case, dsa_case):
+    assert cta_case.image.shape == (110, 64, 64)
+    assert min(dsa_case.image.shape) >= 64
