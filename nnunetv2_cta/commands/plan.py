@@ -35,6 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="replace an existing plans file of this preset"
     )
     parser.add_argument(
+        "--no-cgpm",
+        action="store_true",
+        help="do not add the 3d_cgpm break-repair configuration to the plans",
+    )
+    parser.add_argument(
+        "--cgpm-first-stage-trainer",
+        default="nnUNetTrainerCTA",
+        metavar="TRAINER",
+        help="first-stage trainer whose out-of-fold predictions the CGPM trainer reads (default: "
+        "nnUNetTrainerCTA; without them it trains from simulated breaks)",
+    )
+    parser.add_argument(
         "--target-spacing",
         type=float,
         nargs=3,
@@ -54,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         verify=args.verify,
         overwrite=args.overwrite,
         target_spacing=args.target_spacing,
+        cgpm=not args.no_cgpm,
+        cgpm_first_stage_trainer=args.cgpm_first_stage_trainer,
     )
     print(f"plans: {plans_file}")
     print(f"train: nnUNetv2_train {args.dataset} 3d_fullres 0 -tr nnUNetTrainerCTA_Base -p {plans_file.stem}")

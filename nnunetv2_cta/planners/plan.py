@@ -55,6 +55,8 @@ def plan_dataset(
     verify: bool = False,
     overwrite: bool = False,
     target_spacing: Sequence[float] | None = None,
+    cgpm: bool = True,
+    cgpm_first_stage_trainer: str | None = "nnUNetTrainerCTA",
 ) -> Path:
     """Fingerprint, plan with the CTA planner and preprocess one nnU-Net raw dataset.
 
@@ -66,6 +68,11 @@ def plan_dataset(
         verify: run nnU-Net's dataset integrity check before fingerprinting.
         overwrite: replace an existing plans file of the same name (and recompute the fingerprint).
         target_spacing: mm in array axis order ``(z, y, x)``; overrides the CTA spacing rule.
+        cgpm: add the ``3d_cgpm`` repair configuration, cascaded on ``3d_fullres``
+            (:func:`nnunetv2_cta.postprocessing.cgpm_plans.add_cgpm_configuration`); it shares the first
+            stage's preprocessed data, and the first stage's validation then writes its out-of-fold predictions.
+        cgpm_first_stage_trainer: trainer of the first stage whose out-of-fold predictions the CGPM trainer
+            reads when they exist (otherwise it trains from simulated breaks); ``None``: simulated only.
 
     Returns:
         Path of the written plans file ``$nnUNet_preprocessed/<dataset>/nnUNetCTAPlans_<preset>.json``.
@@ -141,17 +148,25 @@ def plan_dataset(
             experiment_planner_class=PLANNERS[preset_obj.name],
             overwrite_target_spacing=tuple(float(s) for s in target_spacing) if target_spacing else None,
         )
+        if cgpm and "3d_fullres" in plans["configurations"]:
+            from nnunetv2_cta.postprocessing.cgpm_plans import add_cgpm_configuration
+
+            plans = add_cgpm_configuration(
+                plans_file, "3d_fullres", first_stage_trainer=cgpm_first_stage_trainer, overwrite=True
+            )
         unknown = [c for c in configurations if c not in plans["configurations"]]
         if unknown:
             raise ConfigurationError(
                 f"configuration(s) {unknown} not in the plans; available: {sorted(plans['configurations'])}"
             )
-        created += [preprocessed / plans["configurations"][c]["data_identifier"] for c in configurations]
+        # 3d_cgpm inherits 3d_fullres's preprocessed data: preprocess each data-owning configuration once
+        to_preprocess = list(dict.fromkeys(_data_owner(plans["configurations"], c) for c in configurations))
+        created += [preprocessed / plans["configurations"][c]["data_identifier"] for c in to_preprocess]
         preprocess_dataset(
             dataset_id,
             identifier,
-            tuple(configurations),
-            num_processes=[int(num_processes)] * len(configurations),
+            tuple(to_preprocess),
+            num_processes=[int(num_processes)] * len(to_preprocess),
             verbose=False,
             show_progress_bar=False,
         )
@@ -164,6 +179,13 @@ def plan_dataset(
         raise
     logger.info("plans written to %s", plans_file)
     return plans_file
+
+
+def _data_owner(configurations: dict, name: str) -> str:
+    """The configuration whose preprocessed data ``name`` uses (itself, or the one it inherits from)."""
+    while "data_identifier" not in configurations[name] and "inherits_from" in configurations[name]:
+        name = configurations[name]["inherits_from"]
+    return name
 
 
 def default_num_processes() -> int:

@@ -35,6 +35,8 @@ def test_plan_train_predict_chain(synthetic_dataset_factory, nnunet_dirs, tmp_pa
     assert arch["arch_kwargs"]["block"].endswith("BottleneckD")
     assert plans["configurations"]["3d_fullres"]["patch_size"] == [48, 48, 48]
     assert plans["cta"]["preset"] == "cpu"
+    cgpm = plans["configurations"]["3d_cgpm"]
+    assert cgpm["inherits_from"] == cgpm["previous_stage"] == "3d_fullres"
 
     _run(
         "nnUNetv2_train",

@@ -9,6 +9,7 @@ import pytest
 
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
 from nnunetv2_cta.planners.cta_planner import cta_target_spacing, resolve_channel_normalization
+from nnunetv2_cta.planners.plan import _data_owner
 from nnunetv2_cta.planners.presets import PRESETS, get_preset
 
 # four cases; z spacings 0.6, 1.0, 1.25, 2.0 and in-plane 0.3, 0.4, 0.5, 0.8 (sorted per axis)
@@ -70,3 +71,14 @@ def test_unknown_preset_names_value_and_choices():
     with pytest.raises(ConfigurationError, match=r"unknown preset 'XXL'.*\['L', 'M', 'XL', 'cpu'\]"):
         get_preset("XXL")
     assert get_preset("cpu").plans_name == "nnUNetCTAPlans_cpu"
+
+
+def test_cascaded_configuration_preprocesses_its_parents_data():
+    configs = {
+        "3d_fullres": {"data_identifier": "nnUNetCTAPlans_cpu_3d_fullres"},
+        "3d_cgpm": {"inherits_from": "3d_fullres", "previous_stage": "3d_fullres"},
+        "3d_other": {"inherits_from": "3d_cgpm", "data_identifier": "own"},
+    }
+    assert _data_owner(configs, "3d_cgpm") == "3d_fullres"
+    assert _data_owner(configs, "3d_fullres") == "3d_fullres"
+    assert _data_owner(configs, "3d_other") == "3d_other"
