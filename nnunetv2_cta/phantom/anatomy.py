@@ -1288,8 +1288,9 @@ def _make_bones(segments: list[Segment], rng, *, levels, head, vert_z, body) -> 
     bones.append(BoneObject("skull_vault", lo, bc + outer_a + 1, vault, "bone", cortical_mm=1.8))
 
     def base(X, Y, Z):
-        ant = np.maximum(np.abs(Z - np.float32(z_sb + 1.5)) - np.float32(6.5), Y - np.float32(14.0))
-        post = np.maximum(np.abs(Z - np.float32(z_sb - 2.5)) - np.float32(3.5), np.float32(14.0) - Y)
+        # cranial floor: a 4 mm plate (anterior/middle fossa top at z_sb + 8, posterior fossa at z_sb + 1)
+        ant = np.maximum(np.abs(Z - np.float32(z_sb + 6.0)) - np.float32(2.0), Y - np.float32(14.0))
+        post = np.maximum(np.abs(Z - np.float32(z_sb - 1.0)) - np.float32(2.0), np.float32(14.0) - Y)
         plate = np.maximum(np.minimum(ant, post), G.sd_ellipsoid(X, Y, Z, bc, outer_a))
         fm = G.sd_zcylinder(X, Y, Z, (0.0, 24.0), (15.0, 16.0), z_sb - 20, z_sb + 20)
         plate = np.maximum(plate, -fm)

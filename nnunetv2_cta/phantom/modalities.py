@@ -175,7 +175,43 @@ def _box_in(X, Y, Z, center, semi):
     return tuple(out)
 
 
-def _background(anatomy: Anatomy, grid: G.Grid, p: dict, img: np.ndarray, slab: int = 32) -> None:
+class _SmoothField:
+    """A smooth random field (unit variance at the coarse nodes) on the grid: Gaussian values on a coarse
+    lattice ``scale_mm`` apart, interpolated linearly; x/y are interpolated once per coarse z-plane, z per
+    slab, so the cost is one multiply-add per voxel."""
+
+    def __init__(self, grid: G.Grid, rng: np.random.Generator, scale_mm: float = 14.0):
+        s = grid.spacing[0]
+        self.step = s / scale_mm
+        cz, cy, cx = (int(np.ceil(n * self.step)) + 2 for n in grid.shape)
+        coarse = rng.standard_normal((cz, cy, cx)).astype(np.float32)
+        wy, wx = self._weights(grid.shape[1], cy), self._weights(grid.shape[2], cx)
+        self.planes = np.stack([wy @ c @ wx.T for c in coarse])  # (cz, ny, nx)
+
+    def _weights(self, n: int, c: int) -> np.ndarray:
+        pos = np.arange(n) * self.step
+        i0 = np.floor(pos).astype(int)
+        w = (pos - i0).astype(np.float32)
+        m = np.zeros((n, c), np.float32)
+        m[np.arange(n), i0] = 1 - w
+        m[np.arange(n), i0 + 1] = w
+        return m
+
+    def slab(self, z0: int, z1: int) -> np.ndarray:
+        pos = np.arange(z0, z1) * self.step
+        i0 = np.floor(pos).astype(int)
+        w = (pos - i0).astype(np.float32)[:, None, None]
+        return self.planes[i0] * (1 - w) + self.planes[i0 + 1] * w
+
+
+def _background(
+    anatomy: Anatomy,
+    grid: G.Grid,
+    p: dict,
+    img: np.ndarray,
+    slab: int = 32,
+    field: _SmoothField | None = None,
+) -> None:
     """Air, body outline with a subcutaneous fat layer, brain (grey/white matter, CSF rim, ventricles).
 
     Processed in z-slabs; each ellipsoid is evaluated only inside its own bounding box.
@@ -219,6 +255,9 @@ def _background(anatomy: Anatomy, grid: G.Grid, p: dict, img: np.ndarray, slab: 
                 vent = G.sd_ellipsoid(Xs, Ys, Zs, (sg * 9.0, 8.0, z_sb + 62.0), (5.0, 22.0, 9.0)) < 0
                 brain_hu = np.where(vent, csf, brain_hu)
             tissue[sub] = np.where(brain, brain_hu, tissue[sub])
+        if field is not None:  # muscle/fat/grey-matter heterogeneity: soft tissue +-10 HU, brain +-2.5 HU
+            amp = np.where(tissue < np.float32(p["brain"] + 4.0), np.float32(2.5), np.float32(10.0))
+            tissue = tissue + amp * field.slab(z0, z1)
         img[z0:z1] = p["air"] + (tissue - np.float32(p["air"])) * f_body
 
 
@@ -596,7 +635,7 @@ def render_case(
     p = _draw_params(modality, rng, grid.spacing[0], late_phase)
     img = np.empty(grid.shape, np.float32)
     labels = np.zeros(grid.shape, np.uint8)
-    _background(anatomy, grid, p, img)
+    _background(anatomy, grid, p, img, field=_SmoothField(grid, np.random.default_rng([seed, 6, mod_idx])))
     soft = {"lung": -850.0, "fat": p["fat"], "thyroid": p["thyroid"]}
     _draw_tube_findings(anatomy, grid, img, labels, tuple(soft), soft)
     _draw_bones(anatomy, grid, p, img, labels)
