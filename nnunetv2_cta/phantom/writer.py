@@ -84,7 +84,7 @@ def write_nifti(path: str | os.PathLike, array: np.ndarray, geometry: Geometry) 
         data = img.to_bytes()
         with (
             open(tmp, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1) as gz,
         ):
             gz.write(data)
         _fix_mode(Path(tmp))
