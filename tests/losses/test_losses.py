@@ -241,3 +241,18 @@ def test_centerline_weighting_charges_a_thin_break_like_a_thick_one():
     # weighted: bump mass ~100 per slice for both plus the baseline 5 vs 29 voxels -> about (105 / 129)
     assert weighted_ratio == pytest.approx(105 / 129, abs=0.1)
     assert weighted_ratio > 4 * plain_ratio
+
+
+def test_cta_loss_under_deep_supervision_lists():
+    from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+
+    torch.manual_seed(2)
+    loss = CTALoss(regions=True, extra_target="weight", vessel_channels=[0])
+    logits = [torch.randn(1, 2, 8, 8, 8), torch.randn(1, 2, 4, 4, 4)]
+    targets = [
+        torch.cat([(torch.rand(1, 2, *s) > 0.7).float(), 1 + torch.rand(1, 1, *s)], 1)
+        for s in ((8, 8, 8), (4, 4, 4))
+    ]
+    wrapped = DeepSupervisionWrapper(loss, [0.75, 0.25])(logits, targets)
+    expected = 0.75 * loss(logits[0], targets[0]) + 0.25 * loss(logits[1], targets[1])
+    assert float(wrapped) == pytest.approx(float(expected), rel=1e-6)
