@@ -23,6 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--spacing", type=float, default=None, help="isotropic voxel size in mm (default: from the preset)"
     )
     parser.add_argument(
+        "--fov",
+        type=float,
+        nargs=3,
+        metavar=("Z", "Y", "X"),
+        default=None,
+        help="field of view in mm (default: from the preset; CTA/NCCT neck-to-vertex, DSA head only)",
+    )
+    parser.add_argument(
         "--pathologies",
         type=_pathology_list,
         default=[],
@@ -63,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         dataset_id=args.dataset_id,
         name=args.name,
         spacing=args.spacing,
+        fov=tuple(args.fov) if args.fov else None,
         preset=args.preset,
         pathologies=args.pathologies,
         seed=args.seed,

@@ -132,6 +132,7 @@ def write_dataset(
     dataset_id: int = 501,
     name: str = "PhantomCTA",
     spacing: float | None = None,
+    fov: tuple[float, float, float] | None = None,
     preset: str = "train",
     pathologies: Sequence[str] = (),
     seed: int = 0,
@@ -148,6 +149,7 @@ def write_dataset(
         cases / test_cases: number of training (``imagesTr``) and test (``imagesTs``) cases.
         dataset_id: nnU-Net dataset id (1-999). name: dataset name (letters, digits, ``_``, ``-``).
         spacing: isotropic voxel size in mm (default from the preset).
+        fov: field of view in mm ``(z, y, x)`` (default from the preset and modality).
         preset: ``"tiny"``, ``"train"`` or ``"clinical"``.
         pathologies: pathology names placed in every case (see ``anatomy.PATHOLOGIES``).
         seed: case ``i`` uses anatomy seed ``seed * 100003 + i``.
@@ -201,7 +203,7 @@ def write_dataset(
     first = generate_anatomy(seed * 100003, preset=preset, pathologies=pathologies)
     from nnunetv2_cta.phantom.modalities import _grid_for
 
-    _grid_for(first, modality, spacing, None)
+    _grid_for(first, modality, spacing, fov)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{out.name}_", dir=out.parent))
@@ -221,7 +223,7 @@ def write_dataset(
                 if i == 0
                 else generate_anatomy(seed * 100003 + i, preset=preset, pathologies=pathologies)
             )
-            case = render_case(anatomy, modality, spacing=spacing)
+            case = render_case(anatomy, modality, spacing=spacing, fov=fov)
             write_nifti(tmp / f"images{split}" / f"{case_id}_0000.nii.gz", case.image, case.geometry)
             write_nifti(tmp / f"labels{split}" / f"{case_id}.nii.gz", case.labels, case.geometry)
             save_vessel_graph(case.graph, tmp / f"graphs{split}" / f"{case_id}_graph.json")
@@ -245,6 +247,7 @@ def write_dataset(
                 "modality": modality,
                 "preset": preset,
                 "spacing_mm": spacing,
+                "fov_mm": list(fov) if fov is not None else None,
                 "pathologies": list(pathologies),
                 "seed": int(seed),
                 "case_seeds": "seed * 100003 + case index",

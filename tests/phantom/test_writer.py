@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnunetv2_cta.errors import ConfigurationError, OutputExistsError
+from nnunetv2_cta.errors import ConfigurationError, GeometryError, OutputExistsError, SpacingError
 
 
 def _tree_bytes(folder: Path) -> dict[str, bytes]:
@@ -113,8 +113,13 @@ def test_dsa_dataset_has_mask_and_subtracted_runs(tmp_path):
         ({"dataset_id": 1000}, ConfigurationError, "dataset_id must be an int in 1..999"),
         ({"name": "bad name"}, ConfigurationError, "name must be letters"),
         ({"pathologies": ["wobble"]}, ConfigurationError, "unknown pathology"),
-        ({"spacing": -2.0}, Exception, "spacing must be a positive"),
-        ({"spacing": 40.0}, Exception, "impossible field of view"),
+        ({"spacing": -2.0}, SpacingError, "spacing must be a positive"),
+        ({"spacing": 40.0}, GeometryError, "impossible field of view"),
+        (
+            {"fov": (330.0, 20.0, 192.0)},
+            GeometryError,
+            r"impossible field of view: \(330.0, 20.0, 192.0\) mm",
+        ),
     ],
 )
 def test_bad_input_leaves_nothing_behind(tmp_path, kwargs, error, match):
