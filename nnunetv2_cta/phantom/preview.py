@@ -2,8 +2,8 @@
 
 Panels: anterior MIP (viewer's left = patient's right, as radiologists read) and lateral MIP (anterior on
 the left) of the image; the same MIPs with the bone label masked out (CTA/NCCT; a perfect bone removal) or
-of the subtracted volume (DSA); and the label map (bone grey, aorta red, carotid orange, intracranial
-yellow).
+of the subtracted volume (DSA); the label map (bone grey, aorta red, carotid orange, intracranial
+yellow); and two axial slices (petrous carotid canal, mid neck) with the vessel label outlined.
 """
 
 from __future__ import annotations
@@ -16,7 +16,22 @@ import numpy as np
 from nnunetv2_cta.phantom.modalities import PhantomCase
 
 _WINDOWS = {"cta": (-100.0, 900.0), "ncct": (-20.0, 120.0), "dsa": (-200.0, 2500.0)}
+_SLICE_WINDOWS = {"cta": (-100.0, 700.0), "ncct": (0.0, 90.0), "dsa": (-300.0, 2500.0)}
 _LABEL_RGB = np.array([[0, 0, 0], [110, 110, 110], [230, 40, 40], [255, 150, 30], [255, 235, 60]], np.uint8)
+
+
+def _axial_levels(case: PhantomCase) -> list[tuple[int, str]]:
+    """Slice indices through the petrous carotid canal and the mid neck (from the graph's borders)."""
+    borders = case.graph.get("borders")
+    if not borders:
+        return []
+    out = []
+    z0, sz, nz = case.geometry.origin[2], case.geometry.spacing[0], case.image.shape[0]
+    for dz, title in ((5.0, "skull base + 5 mm"), (-50.0, "neck, skull base - 50 mm")):
+        k = round((float(borders["skull_base_mm"]) + dz - z0) / sz)
+        if 0 <= k < nz:
+            out.append((k, title))
+    return out
 
 
 def _mip(vol: np.ndarray, axis: int) -> np.ndarray:
@@ -54,19 +69,30 @@ def save_preview_png(
         rows.append(("subtracted", case.subtracted, (-100.0, 2000.0)))
     else:  # what a perfect bone removal would show
         rows.append(("bone-masked", np.where(case.labels == 1, np.int16(-1000), case.image), (lo, 0.8 * hi)))
-    nrows = len(rows) + 1
+    slices = _axial_levels(case)
+    nrows = len(rows) + 1 + (1 if slices else 0)
     sz, sy, sx = case.geometry.spacing
-    fig, axes = plt.subplots(nrows, 2, figsize=(8, 5.2 * nrows), dpi=110)
+    fig, axes = plt.subplots(nrows, 2, figsize=(8, 5.2 * nrows), dpi=110, squeeze=False)
     for r, (title, vol, (a, b)) in enumerate(rows):
         for c, (axis, name, aspect) in enumerate(((1, "anterior", sz / sx), (2, "lateral", sz / sy))):
             ax = axes[r, c]
             ax.imshow(_mip(vol, axis), cmap="gray", vmin=a, vmax=b, aspect=aspect, interpolation="nearest")
             ax.set_title(f"{case.modality} {title} MIP, {name}", fontsize=9)
             ax.axis("off")
+    lab_row = len(rows)
     for c, (axis, name, aspect) in enumerate(((1, "anterior", sz / sx), (2, "lateral", sz / sy))):
-        ax = axes[-1, c]
+        ax = axes[lab_row, c]
         ax.imshow(_label_mip(case.labels, axis), aspect=aspect, interpolation="nearest")
         ax.set_title(f"labels, {name}", fontsize=9)
+        ax.axis("off")
+    for c, (k, title) in enumerate(slices):
+        ax = axes[-1, c]
+        sl_lo, sl_hi = _SLICE_WINDOWS.get(case.modality, (lo, hi))
+        ax.imshow(case.image[k], cmap="gray", vmin=sl_lo, vmax=sl_hi, interpolation="nearest")
+        vessel = case.labels[k] >= 2
+        if vessel.any():
+            ax.contour(vessel, levels=[0.5], colors="orange", linewidths=0.6)
+        ax.set_title(f"axial {title} (orange: vessel label)", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
     tmp = path.with_name(f".tmp_{path.name}")
