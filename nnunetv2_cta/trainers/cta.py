@@ -32,7 +32,12 @@ from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.labels import VESSEL_LABELS
 from nnunetv2_cta.losses import CTALoss, attenuated_class_weights
-from nnunetv2_cta.trainers.base import nnUNetTrainerCTA_Base, nnUNetTrainerCTA_Base_tiny
+from nnunetv2_cta.trainers.base import (
+    nnUNetTrainerCTA_Base,
+    nnUNetTrainerCTA_Base_demo,
+    nnUNetTrainerCTA_Base_demo_full,
+    nnUNetTrainerCTA_Base_tiny,
+)
 from nnunetv2_cta.transforms import (
     CenterlineTargetTransform,
     RandomOcclusionTransform,
@@ -275,6 +280,14 @@ class nnUNetTrainerCTA_clDice_tiny(nnUNetTrainerCTA_clDice, nnUNetTrainerCTA_Bas
     """nnUNetTrainerCTA_clDice with the schedule of nnUNetTrainerCTA_Base_tiny."""
 
 
+class nnUNetTrainerCTA_demo(nnUNetTrainerCTA, nnUNetTrainerCTA_Base_demo):
+    """nnUNetTrainerCTA with the CPU demo schedule of nnUNetTrainerCTA_Base_demo."""
+
+
+class nnUNetTrainerCTA_demo_full(nnUNetTrainerCTA, nnUNetTrainerCTA_Base_demo_full):
+    """nnUNetTrainerCTA with the longer CPU demo schedule of nnUNetTrainerCTA_Base_demo_full."""
+
+
 CTA_TRAINERS: tuple[type, ...] = (
     nnUNetTrainerCTA,
     nnUNetTrainerCTA_NoCenterline,
@@ -284,4 +297,6 @@ CTA_TRAINERS: tuple[type, ...] = (
     nnUNetTrainerCTA_NoCenterline_tiny,
     nnUNetTrainerCTA_SkeletonRecall_tiny,
     nnUNetTrainerCTA_clDice_tiny,
+    nnUNetTrainerCTA_demo,
+    nnUNetTrainerCTA_demo_full,
 )
