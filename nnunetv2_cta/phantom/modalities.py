@@ -156,7 +156,9 @@ def _pv(dist: np.ndarray, r: np.ndarray | float, s: float) -> np.ndarray:
     """Partial-volume fraction of a tube of radius ``r`` at distance ``dist`` (linear ramp one voxel wide),
     scaled down for tubes thinner than half a voxel so the integrated signal stays near pi r^2."""
     f = np.clip((r - dist) / s + 0.5, 0.0, 1.0)
-    thin = np.minimum(1.0, 4.0 * s * np.square(r) / np.power(r + 0.5 * s, 3) / 0.75 * 0.75)
+    thin = np.minimum(
+        1.0, 4.0 * s * np.square(r) / np.power(r + 0.5 * s, 3)
+    )  # 1 at r = s / 2, ~ 32 r^2 / s^2 as r -> 0
     return (f * np.where(r < 0.5 * s, thin, 1.0)).astype(np.float32)
 
 
