@@ -438,7 +438,10 @@ def _apply_streaks(block: np.ndarray, grid: G.Grid, z0: int, streaks) -> None:
     if not streaks:
         return
     X, Y, Z = grid.coords((slice(z0, z0 + block.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2])))
-    for c, r, angles, amps in streaks:
+    for st in streaks:
+        c, r, angles, amps = st[:4]
+        width = st[4] if len(st) > 4 else 1.2  # mm, across the streak
+        hole = st[5] if len(st) > 5 else r  # no streak inside the object itself
         wz = np.exp(-(((Z - c[2]) / max(r, grid.spacing[0])) ** 2))
         if wz.max() < 1e-3:
             continue
@@ -447,8 +450,8 @@ def _apply_streaks(block: np.ndarray, grid: G.Grid, z0: int, streaks) -> None:
         pat = np.zeros(np.broadcast_shapes(dx.shape, dy.shape), np.float32)
         for ang, amp in zip(angles, amps):
             perp = np.abs(dx * np.sin(ang) - dy * np.cos(ang))
-            pat += np.float32(amp) * np.exp(-0.5 * (perp / 1.2) ** 2) / (1.0 + dist / 40.0)
-        pat[dist < r] = 0
+            pat += np.float32(amp) * np.exp(-0.5 * (perp / width) ** 2) / (1.0 + dist / 40.0)
+        pat[dist < hole] = 0
         block += wz * pat
 
 
@@ -663,6 +666,24 @@ def render_case(
         if f.kind in ("coil", "dental_filling", "stent")
     ]
     streaks = _streaks(grid, metal, srng)
+    # photon starvation across the shoulders (CT only) and the dark band between the petrous bones
+    z_ao, z_sb = anatomy.levels["aorta_top_mm"], anatomy.levels["skull_base_mm"]
+    if modality != "dsa":
+        k = int(srng.integers(3, 7))
+        amps = srng.choice([-1.0, 1.0], k) * srng.uniform(30, 80, k)
+        streaks.append(
+            (np.array([0.0, 10.0, z_ao + 12.0]), 15.0, srng.uniform(-0.12, 0.12, k), amps, 4.0, 0.0)
+        )
+    streaks.append(
+        (
+            np.array([0.0, 8.0, z_sb + 5.0]),
+            3.0,
+            srng.uniform(-0.2, 0.2, 2),
+            -srng.uniform(40, 100, 2),
+            3.0,
+            0.0,
+        )
+    )
     info = {"modality": modality, **p}
     if modality != "dsa":
         image = _finish(img, grid, p, [seed, 7, mod_idx], streaks)
