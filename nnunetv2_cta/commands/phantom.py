@@ -31,6 +31,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="field of view in mm (default: from the preset; CTA/NCCT neck-to-vertex, DSA head only)",
     )
     parser.add_argument(
+        "--late-phase",
+        action="store_true",
+        default=None,
+        help="CTA: veins as bright as arteries in every case (default: drawn per case, 20 %%)",
+    )
+    parser.add_argument(
+        "--misregistration",
+        type=float,
+        default=None,
+        metavar="MM",
+        help="DSA: shift of the mask run in mm (default: drawn per case, 0.1-0.5)",
+    )
+    parser.add_argument(
         "--pathologies",
         type=_pathology_list,
         default=[],
@@ -72,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         spacing=args.spacing,
         fov=tuple(args.fov) if args.fov else None,
+        late_phase=args.late_phase,
+        misregistration_mm=args.misregistration,
         preset=args.preset,
         pathologies=args.pathologies,
         seed=args.seed,

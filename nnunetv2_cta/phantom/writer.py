@@ -133,6 +133,8 @@ def write_dataset(
     name: str = "PhantomCTA",
     spacing: float | None = None,
     fov: tuple[float, float, float] | None = None,
+    late_phase: bool | None = None,
+    misregistration_mm: float | None = None,
     preset: str = "train",
     pathologies: Sequence[str] = (),
     seed: int = 0,
@@ -150,6 +152,8 @@ def write_dataset(
         dataset_id: nnU-Net dataset id (1-999). name: dataset name (letters, digits, ``_``, ``-``).
         spacing: isotropic voxel size in mm (default from the preset).
         fov: field of view in mm ``(z, y, x)`` (default from the preset and modality).
+        late_phase: CTA: veins as bright as arteries in every case (``None``: drawn, 20 % of cases).
+        misregistration_mm: DSA: shift of the mask run in mm (``None``: drawn, 0.1-0.5 mm).
         preset: ``"tiny"``, ``"train"`` or ``"clinical"``.
         pathologies: pathology names placed in every case (see ``anatomy.PATHOLOGIES``).
         seed: case ``i`` uses anatomy seed ``seed * 100003 + i``.
@@ -181,6 +185,12 @@ def write_dataset(
         raise ConfigurationError(f"name must be letters, digits, '_' or '-', got {name!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigurationError(f"seed must be a non-negative int, got {seed!r}")
+    if misregistration_mm is not None and not (
+        np.isfinite(misregistration_mm) and 0 <= misregistration_mm <= 10
+    ):
+        raise ConfigurationError(
+            f"misregistration_mm must be between 0 and 10 mm, got {misregistration_mm!r}"
+        )
     folder_name = dataset_folder_name(dataset_id, name)
     if out_root is None:
         raw = os.environ.get("nnUNet_raw")
@@ -223,7 +233,14 @@ def write_dataset(
                 if i == 0
                 else generate_anatomy(seed * 100003 + i, preset=preset, pathologies=pathologies)
             )
-            case = render_case(anatomy, modality, spacing=spacing, fov=fov)
+            case = render_case(
+                anatomy,
+                modality,
+                spacing=spacing,
+                fov=fov,
+                late_phase=late_phase,
+                misregistration_mm=misregistration_mm,
+            )
             write_nifti(tmp / f"images{split}" / f"{case_id}_0000.nii.gz", case.image, case.geometry)
             write_nifti(tmp / f"labels{split}" / f"{case_id}.nii.gz", case.labels, case.geometry)
             save_vessel_graph(case.graph, tmp / f"graphs{split}" / f"{case_id}_graph.json")
@@ -248,6 +265,8 @@ def write_dataset(
                 "preset": preset,
                 "spacing_mm": spacing,
                 "fov_mm": list(fov) if fov is not None else None,
+                "late_phase": late_phase,
+                "misregistration_mm": misregistration_mm,
                 "pathologies": list(pathologies),
                 "seed": int(seed),
                 "case_seeds": "seed * 100003 + case index",

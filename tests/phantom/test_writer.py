@@ -122,6 +122,11 @@ def test_dsa_dataset_has_mask_and_subtracted_runs(tmp_path):
         ({"cases": 0}, ConfigurationError, "cases must be an int >= 1, got 0"),
         ({"dataset_id": 1000}, ConfigurationError, "dataset_id must be an int in 1..999"),
         ({"name": "bad name"}, ConfigurationError, "name must be letters"),
+        (
+            {"misregistration_mm": -1.0},
+            ConfigurationError,
+            "misregistration_mm must be between 0 and 10 mm, got -1.0",
+        ),
         ({"pathologies": ["wobble"]}, ConfigurationError, "unknown pathology"),
         ({"spacing": -2.0}, SpacingError, "spacing must be a positive"),
         ({"spacing": 40.0}, GeometryError, "impossible field of view"),
