@@ -34,8 +34,8 @@ class DemoSettings:
     phantom_preset: str = "tiny"
 
 
-QUICK = DemoSettings(train_cases=6, test_cases=2, trainer="nnUNetTrainerCTA_Base_demo")
-FULL = DemoSettings(train_cases=10, test_cases=4, trainer="nnUNetTrainerCTA_Base_demo_full")
+QUICK = DemoSettings(train_cases=6, test_cases=2, trainer="nnUNetTrainerCTA_demo")
+FULL = DemoSettings(train_cases=10, test_cases=4, trainer="nnUNetTrainerCTA_demo_full")
 
 
 def run_demo(
