@@ -280,8 +280,9 @@ def _grow_tree(
     max_segments: int,
     others: np.ndarray | None,
     system: str,
+    kind: str = "artery",
 ) -> None:
-    """Grow a random binary arterial tree (Murray's law r^3 = r1^3 + r2^3, Murray 1926) from ``start``.
+    """Grow a random binary arterial (or venous, ``kind="vein"``) tree (Murray's law r^3 = r1^3 + r2^3, Murray 1926) from ``start``.
 
     Branches creep along the brain surface (a branch that would leave ``allowed`` is turned tangential
     to the surface) and stop where they would come within ``radius + 6 mm`` of another vascular system
@@ -324,15 +325,15 @@ def _grow_tree(
         pidx = int(np.argmin(np.linalg.norm(par.points - p0, axis=1)))
         b.segments[name] = Segment(
             name=name,
-            kind="artery",
-            label=INTRACRANIAL,
+            kind=kind,
+            label=INTRACRANIAL if kind == "artery" else 0,
             parent=parent,
             generation=par.generation + 1,
             points=pts_a,
             radii=rad,
             system=system,
             parent_index=pidx,
-            distal=True,
+            distal=kind == "artery",
         )
         count += 1
         alpha = rng.uniform(0.35, 0.95)
@@ -878,6 +879,32 @@ def generate_anatomy(
             others=others_a,
             system=system,
         )
+
+    # ---- cortical veins: unlabelled, as bright as arteries in a late phase ------------------------------
+    sss_seg = b.segments["SSS"]
+    for k, frac in enumerate((0.3, 0.45, 0.6, 0.75)):
+        for side, sg in (("R", -1.0), ("L", 1.0)):
+            start = sss_seg.points[int(frac * (len(sss_seg.points) - 1))]
+            direc = (sg * 1.0, rng.uniform(-0.4, 0.4), -0.6)
+
+            def vein_allowed(q: np.ndarray, r: float, sg: float = sg) -> bool:
+                return inside_brain(q, 0.5 + r) and sg * q[0] > 1.0 + r and q[2] > z_cow
+
+            _grow_tree(
+                b,
+                "SSS",
+                f"{side}_CV{k}",
+                start + np.array([sg * 3.0, 0.0, -3.0]),
+                direc,
+                rng.uniform(1.1, 1.7),
+                allowed=vein_allowed,
+                outward=outward,
+                min_radius=max(pre.min_radius, 0.6),
+                max_segments={"tiny": 1, "train": 5, "clinical": 9}.get(pre.name, 5),
+                others=None,
+                system="veins",
+                kind="vein",
+            )
 
     # ---- pathologies ------------------------------------------------------------------------------------
     findings: list[Finding] = []

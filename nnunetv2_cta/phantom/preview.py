@@ -1,7 +1,7 @@
 """Maximum-intensity projections of a phantom case as a PNG, to look at what the generator makes.
 
 Panels: anterior MIP (viewer's left = patient's right, as radiologists read) and lateral MIP (anterior on
-the left) of the image; the same MIPs with the bone label masked out (CTA/NCCT; a perfect bone removal) or
+the left) of the image; the same MIPs with the bone label (dilated by one voxel) masked out (CTA/NCCT) or
 of the subtracted volume (DSA); the label map (bone grey, aorta red, carotid orange, intracranial
 yellow); and two axial slices (petrous carotid canal, mid neck) with the vessel label outlined.
 """
@@ -67,8 +67,11 @@ def save_preview_png(
     rows = [("image", case.image, (lo, hi))]
     if case.subtracted is not None:
         rows.append(("subtracted", case.subtracted, (-100.0, 2000.0)))
-    else:  # what a perfect bone removal would show
-        rows.append(("bone-masked", np.where(case.labels == 1, np.int16(-1000), case.image), (lo, 0.8 * hi)))
+    else:  # roughly what a bone removal shows: bone label dilated by one voxel (its partial-volume rim)
+        from scipy.ndimage import binary_dilation
+
+        bone = binary_dilation(case.labels == 1, np.ones((3, 3, 3), bool)) & (case.labels < 2)
+        rows.append(("bone-masked", np.where(bone, np.int16(-1000), case.image), (lo, 0.8 * hi)))
     slices = _axial_levels(case)
     nrows = len(rows) + 1 + (1 if slices else 0)
     sz, sy, sx = case.geometry.spacing
