@@ -1084,7 +1084,7 @@ def _apply_pathologies(
         seg = Segment(
             name="aneurysm",
             kind="artery",
-            label=host.label,
+            label=INTRACRANIAL,  # every aneurysm site (ACom, M1, basilar tip, ICA terminus) is intracranial
             parent=host.name,
             generation=host.generation + 1,
             points=pts,

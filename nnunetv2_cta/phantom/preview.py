@@ -88,6 +88,9 @@ def save_preview_png(
         ax.imshow(_label_mip(case.labels, axis), aspect=aspect, interpolation="nearest")
         ax.set_title(f"labels, {name}", fontsize=9)
         ax.axis("off")
+    if slices:
+        for c in range(len(slices), 2):
+            axes[-1, c].axis("off")
     for c, (k, title) in enumerate(slices):
         ax = axes[-1, c]
         sl_lo, sl_hi = _SLICE_WINDOWS.get(case.modality, (lo, hi))

@@ -174,3 +174,21 @@ def test_veins_are_background_and_bright_in_late_phase(standard_anatomy, late):
 def test_tiny_grid_fits_a_48_cube_patch(cta_case, dsa_case):
     assert cta_case.image.shape == (110, 64, 64)
     assert min(dsa_case.image.shape) >= 64
+
+
+def test_aneurysm_is_an_intracranial_sphere_on_its_host():
+    from nnunetv2_cta.labels import INTRACRANIAL
+    from nnunetv2_cta.phantom import generate_anatomy, render_case
+
+    for seed in (21, 4):
+        anatomy = generate_anatomy(seed, preset="tiny", pathologies=["aneurysm"])
+        seg = anatomy.segment("aneurysm")
+        host = anatomy.segment(seg.parent)
+        assert seg.label == INTRACRANIAL and host.label == INTRACRANIAL
+        assert np.min(np.linalg.norm(host.points - seg.points[0], axis=1)) < 1e-6
+        case = render_case(anatomy, "cta", spacing=2.0)
+        g = case.geometry
+        dome = seg.points[int(np.argmax(seg.radii))]
+        idx = np.rint((dome - np.asarray(g.origin)) / np.asarray(g.spacing[::-1]))[::-1].astype(int)
+        assert case.labels[tuple(idx)] == INTRACRANIAL
+        assert next(s for s in case.graph["segments"] if s["name"] == "aneurysm")["label"] == INTRACRANIAL
