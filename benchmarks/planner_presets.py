@@ -45,7 +45,6 @@ def _setup(work: Path) -> None:
     for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         (work / var).mkdir(parents=True, exist_ok=True)
         os.environ[var] = str(work / var)
-    os.environ["nnUNet_n_proc_DA"] = "0"
     os.environ["nnUNet_def_n_proc"] = "1"
 
 
@@ -54,6 +53,8 @@ def time_iterations(plans_identifier: str, n_iters: int) -> dict:
     import torch
     from nnunetv2.run.run_training import get_trainer_from_args
 
+    # in-process data loading; nnU-Net's planners crash with nnUNet_n_proc_DA=0, so it is unset again below
+    os.environ["nnUNet_n_proc_DA"] = "0"
     trainer = get_trainer_from_args(
         str(DATASET_TIMING), "3d_fullres", 0, "nnUNetTrainer", plans_identifier, device=torch.device("cpu")
     )
@@ -68,6 +69,7 @@ def time_iterations(plans_identifier: str, n_iters: int) -> dict:
         if i >= 2:
             load.append(t1 - t0)
             step.append(t2 - t1)
+    del os.environ["nnUNet_n_proc_DA"]
     cfg = trainer.configuration_manager
     n_params = sum(p.numel() for p in trainer.network.parameters())
     return {
@@ -112,41 +114,13 @@ def timing_benchmark(work: Path, iters_cpu: int, iters_default: int) -> list[dic
     if not (pre / "nnUNetPlans.json").exists():
         plan_experiment_dataset(DATASET_TIMING, ExperimentPlanner)
         preprocess_dataset(DATASET_TIMING, "nnUNetPlans", ("3d_fullres",), num_processes=[2])
-    return [time_iterations("nnUNetCTAPlans_cpu", iters_cpu), time_iterations("nnUNetPlans", iters_default)]
-
-
-def _clinical_dataset() -> None:
-    """A raw dataset of one stub file and the fingerprint of 10 clinical head-and-neck CTAs (as the tests use)."""
-    import numpy as np
-
-    from nnunetv2_cta.io import Geometry, write_image
-    from nnunetv2_cta.labels import dataset_json
-
-    name = f"Dataset{DATASET_CLINICAL:03d}_ClinicalFingerprint"
-    raw = Path(os.environ["nnUNet_raw"]) / name
-    write_image(raw / "imagesTr" / "c_000_0000.nii.gz", np.zeros((8, 8, 8), np.int16), Geometry((1, 1, 1)))
-    write_image(raw / "labelsTr" / "c_000.nii.gz", np.zeros((8, 8, 8), np.uint8), Geometry((1, 1, 1)))
-    (raw / "dataset.json").write_text(json.dumps(dataset_json(10, name="ClinicalFingerprint")))
-    rng = np.random.default_rng(0)
-    fingerprint = {
-        "spacings": [[float(rng.choice([0.5, 0.625, 0.7])), 0.45, 0.45] for _ in range(10)],
-        "shapes_after_crop": [[int(rng.integers(560, 700)), 512, 512] for _ in range(10)],
-        "median_relative_size_after_cropping": 1.0,
-        "foreground_intensity_properties_per_channel": {
-            "0": {
-                "max": 1800.0,
-                "mean": 350.0,
-                "median": 320.0,
-                "min": -100.0,
-                "percentile_00_5": 0.0,
-                "percentile_99_5": 1500.0,
-                "std": 200.0,
-            }
-        },
-    }
-    pre = Path(os.environ["nnUNet_preprocessed"]) / name
-    pre.mkdir(parents=True, exist_ok=True)
-    (pre / "dataset_fingerprint.json").write_text(json.dumps(fingerprint))
+    rows = []
+    for plans, n in (("nnUNetCTAPlans_cpu", iters_cpu), ("nnUNetPlans", iters_default)):
+        rows.append(time_iterations(plans, n))
+        print(
+            json.dumps(rows[-1]), flush=True
+        )  # a long run keeps what it measured even if a later step fails
+    return rows
 
 
 def network_benchmark() -> list[dict]:
@@ -158,8 +132,9 @@ def network_benchmark() -> list[dict]:
     from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
     from nnunetv2_cta.planners.cta_planner import PLANNERS
+    from nnunetv2_cta.planners.synthetic import clinical_head_neck_cohort, write_fingerprint_dataset
 
-    _clinical_dataset()
+    write_fingerprint_dataset(DATASET_CLINICAL, "ClinicalFingerprint", *clinical_head_neck_cohort(10, seed=0))
     rows = []
     planners = [("ours " + k, PLANNERS[k]) for k in ("M", "L", "XL")]
     planners += [

@@ -19,7 +19,7 @@ they are not yet re-measured on a GPU for BR blocks (see the README's benchmark 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nnunetv2_cta.errors import ConfigurationError
 
@@ -61,6 +61,20 @@ class CTAPreset:
         return f"nnUNetCTAPlans_{self.name}"
 
 
+# M: 8 GB; L and XL differ only in the memory budget (ResEnc M/L/XL reference values)
+_GPU_BASE = CTAPreset(
+    name="M",
+    gpu_memory_gb=8,
+    reference_feature_map_elements=680e6,
+    reference_gb=8,
+    base_features=64,
+    max_features=640,
+    expansion=4,
+    blocks_per_stage=(1, 3, 4, 6, 6, 6, 6),
+    max_stages=7,
+    min_target_spacing_mm=0.4,
+)
+
 PRESETS: dict[str, CTAPreset] = {
     p.name: p
     for p in (
@@ -76,41 +90,10 @@ PRESETS: dict[str, CTAPreset] = {
             max_stages=4,
             min_target_spacing_mm=1.0,
         ),
-        CTAPreset(
-            name="M",
-            gpu_memory_gb=8,
-            reference_feature_map_elements=680e6,
-            reference_gb=8,
-            base_features=64,
-            max_features=640,
-            expansion=4,
-            blocks_per_stage=(1, 3, 4, 6, 6, 6, 6),
-            max_stages=7,
-            min_target_spacing_mm=0.4,
-        ),
-        CTAPreset(
-            name="L",
-            gpu_memory_gb=24,
-            reference_feature_map_elements=2.1e9,
-            reference_gb=24,
-            base_features=64,
-            max_features=640,
-            expansion=4,
-            blocks_per_stage=(1, 3, 4, 6, 6, 6, 6),
-            max_stages=7,
-            min_target_spacing_mm=0.4,
-        ),
-        CTAPreset(
-            name="XL",
-            gpu_memory_gb=40,
-            reference_feature_map_elements=3.6e9,
-            reference_gb=40,
-            base_features=64,
-            max_features=640,
-            expansion=4,
-            blocks_per_stage=(1, 3, 4, 6, 6, 6, 6),
-            max_stages=7,
-            min_target_spacing_mm=0.4,
+        _GPU_BASE,
+        replace(_GPU_BASE, name="L", gpu_memory_gb=24, reference_feature_map_elements=2.1e9, reference_gb=24),
+        replace(
+            _GPU_BASE, name="XL", gpu_memory_gb=40, reference_feature_map_elements=3.6e9, reference_gb=40
         ),
     )
 }

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from nnunetv2_cta.io import Geometry, write_image
-from nnunetv2_cta.labels import dataset_json
+from nnunetv2_cta.errors import DatasetFormatError
+from nnunetv2_cta.planners.synthetic import clinical_head_neck_cohort, write_fingerprint_dataset
 
 DATASET_ID = 951
-NAME = f"Dataset{DATASET_ID:03d}_ClinicalFingerprint"
 
 
 @pytest.fixture(scope="module")
 def clinical_dataset(nnunet_dirs):
-    """A raw dataset of one stub image and a fingerprint of 10 head-neck CTAs (~0.5-0.7 mm, 600x512x512)."""
-    raw = nnunet_dirs["nnUNet_raw"] / NAME
-    write_image(raw / "imagesTr" / "c_000_0000.nii.gz", np.zeros((8, 8, 8), np.int16), Geometry((1, 1, 1)))
-    write_image(raw / "labelsTr" / "c_000.nii.gz", np.zeros((8, 8, 8), np.uint8), Geometry((1, 1, 1)))
-    dj = dataset_json(10, name="ClinicalFingerprint")
-    (raw / "dataset.json").write_text(json.dumps(dj))
-    rng = np.random.default_rng(0)
-    spacings = [[float(rng.choice([0.5, 0.625, 0.7])), 0.45, 0.45] for _ in range(10)]
-    shapes = [[int(rng.integers(560, 700)), 512, 512] for _ in range(10)]
-    fingerprint = {
-        "spacings": spacings,
-        "shapes_after_crop": shapes,
-        "median_relative_size_after_cropping": 1.0,
-        "foreground_intensity_properties_per_channel": {
-            "0": {
-                "max": 1800.0,
-                "mean": 350.0,
-                "median": 320.0,
-                "min": -100.0,
-                "percentile_00_5": 0.0,
-                "percentile_99_5": 1500.0,
-                "std": 200.0,
-            }
-        },
-    }
-    pre = nnunet_dirs["nnUNet_preprocessed"] / NAME
-    pre.mkdir(parents=True, exist_ok=True)
-    (pre / "dataset_fingerprint.json").write_text(json.dumps(fingerprint))
+    """One stub image and the fingerprint of 10 head-neck CTAs (~0.5-0.7 mm, 600x512x512)."""
+    spacings, shapes = clinical_head_neck_cohort(10, seed=0)
+    write_fingerprint_dataset(DATASET_ID, "ClinicalFingerprint", spacings, shapes)
     return spacings
 
 
@@ -100,3 +72,8 @@ def test_feature_map_estimate_within_budget(planned):
         assert estimate <= PRESETS[name].reference_feature_map_elements
         # and the patch is the largest that fits: one more step on its longest axis would exceed the budget
         assert estimate > 0.5 * PRESETS[name].reference_feature_map_elements
+
+
+def test_fingerprint_dataset_rejects_mismatched_cohort():
+    with pytest.raises(DatasetFormatError, match="equally long and non-empty, got 2 and 1"):
+        write_fingerprint_dataset(958, "Bad", [[1, 1, 1], [1, 1, 1]], [[8, 8, 8]])
