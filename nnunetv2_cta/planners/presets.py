@@ -7,7 +7,11 @@ is the paper's bottleneck residual ("BR") block: 1x1x1 (reduce) -> 3x3x3 -> 1x1x
 instance norm and LeakyReLU and an identity (or pooled 1x1x1) skip (Fu et al., "Rapid vessel segmentation and
 reconstruction of head and neck angiograms using 3D convolutional neural networks", Nat. Commun. 11, 4829,
 2020). As in ResNet, stage widths count the expanded channels and the 3x3x3 convolution runs at
-``width / expansion`` channels, so a BR stage of width 64 costs about as much as a plain stage of width 32.
+``width / expansion`` channels. GPU presets use widths 32..512 with expansion 4 (ResNet's bottleneck ratio):
+measured on a clinical head-and-neck fingerprint (benchmarks/results/planner.md), this gives patches of the
+same voxel count as nnU-Net's ResEnc M/L/XL (128^3, 192^3, 192x256x256 at 0.5x0.45x0.45 mm) with 30-49 M
+parameters instead of 102 M; widths 64..640 gave 2.5x smaller patches at L, and expansion 2 about 20 % smaller
+ones. Large near-isotropic patches are the priority here: vessel continuity needs context.
 The decoder is nnU-Net's plain one (one conv per stage): the paper's gains come from the encoder, and a
 residual decoder would double the decoder's full-resolution feature maps for no measured benefit.
 
@@ -67,8 +71,8 @@ _GPU_BASE = CTAPreset(
     gpu_memory_gb=8,
     reference_feature_map_elements=680e6,
     reference_gb=8,
-    base_features=64,
-    max_features=640,
+    base_features=32,
+    max_features=512,
     expansion=4,
     blocks_per_stage=(1, 3, 4, 6, 6, 6, 6),
     max_stages=7,

@@ -172,9 +172,9 @@ def test_cgpm_train_and_repair_chain(nnunet_dirs, tmp_path):
     from nnunetv2_cta.transforms.break_simulation import simulate_breaks
 
     raw = write_dataset(cases=5, test_cases=1, dataset_id=970, name="CgpmTiny", preset="tiny", regions=True)
-    plan_dataset(970, preset="cpu", num_processes=1)
-    plans_file = nnunet_dirs["nnUNet_preprocessed"] / raw.name / "nnUNetCTAPlans_cpu.json"
-    add_cgpm_configuration(plans_file)  # no first-stage trainer: simulated breaks only
+    # plan adds 3d_cgpm; no first-stage trainer: the CGPM trains from simulated breaks only
+    plans_file = plan_dataset(970, preset="cpu", num_processes=1, cgpm_first_stage_trainer=None)
+    assert json.loads(plans_file.read_text())["configurations"]["3d_cgpm"]["previous_stage"] == "3d_fullres"
 
     _run(
         "nnUNetv2_train", "970", "3d_cgpm", "0", "-tr", TRAINER, "-p", "nnUNetCTAPlans_cpu", "-device", "cpu"
