@@ -32,6 +32,7 @@ class DemoSettings:
     test_cases: int
     trainer: str
     phantom_preset: str = "tiny"
+    phantom_spacing: float | None = None
 
 
 QUICK = DemoSettings(train_cases=6, test_cases=2, trainer="nnUNetTrainerCTA_demo")
@@ -96,6 +97,7 @@ def run_demo(
         dataset_id=DEMO_DATASET_ID,
         name=DEMO_DATASET_NAME,
         preset=settings.phantom_preset,
+        spacing=settings.phantom_spacing,
         seed=seed,
         progress=progress,
     )

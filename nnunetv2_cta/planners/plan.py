@@ -137,7 +137,9 @@ def plan_dataset(
             verbose=False,
         )
     except (AssertionError, RuntimeError) as err:
-        raise DatasetFormatError(f"dataset {name} failed nnU-Net's checks: {err}") from err
+        raise DatasetFormatError(
+            f"dataset {name}: nnU-Net's integrity check or fingerprinting failed: {err}"
+        ) from err
 
     created = [plans_file]
     if plans_file.exists():
