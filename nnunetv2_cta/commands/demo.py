@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small run, about 4 minutes on 2 idle CPU cores; without it the full demo trains 2000 iterations "
-        "(roughly 30 minutes)",
+        help="small run: 300 training iterations, about 4 minutes on 2 idle CPU cores; without it the full demo "
+        "trains 2000 iterations on more cases (not yet timed end to end)",
     )
     parser.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
