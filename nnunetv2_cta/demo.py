@@ -62,6 +62,10 @@ def run_demo(
 
     Returns:
         The evaluation summary (see :func:`nnunetv2_cta.evaluation.evaluate_folder`), plus ``"timings_s"``.
+
+    Side effect: this process's ``nnUNet_raw`` / ``nnUNet_preprocessed`` / ``nnUNet_results`` and
+    ``nnUNet_extTrainer`` point at ``out`` and this package afterwards (nnU-Net reads them from the
+    environment). Call it under ``if __name__ == "__main__":`` in scripts: nnU-Net spawns worker processes.
     """
     out = Path(out).resolve()
     if out.exists():
