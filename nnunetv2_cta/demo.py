@@ -26,13 +26,20 @@ DEMO_DATASET_NAME = "PhantomCTADemo"
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Size of one demo run: phantom cases and the trainer whose class attributes hold the schedule."""
+    """Size of one demo run: phantom cases and the trainer whose class attributes hold the schedule.
+
+    ``regions`` trains nnU-Net regions (bone, all vessels, aorta, carotid, intracranial): measured on the quick
+    budget (300 iterations, seed 0), label training learned no vessels at all (held-out vessel Dice 0.00) while
+    region training reached 0.13 and was still rising, because the union ``vessels`` region gives the thin
+    vessels one shared, larger target.
+    """
 
     train_cases: int
     test_cases: int
     trainer: str
     phantom_preset: str = "tiny"
     phantom_spacing: float | None = None
+    regions: bool = True
 
 
 QUICK = DemoSettings(train_cases=6, test_cases=2, trainer="nnUNetTrainerCTA_demo")
@@ -102,6 +109,7 @@ def run_demo(
         name=DEMO_DATASET_NAME,
         preset=settings.phantom_preset,
         spacing=settings.phantom_spacing,
+        regions=settings.regions,
         seed=seed,
         progress=progress,
     )

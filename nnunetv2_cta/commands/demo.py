@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small run: 300 training iterations, about 4 minutes on 2 idle CPU cores; without it the full demo "
+        help="small run: 500 training iterations, about 6 minutes on 2 idle CPU cores; without it the full demo "
         "trains 2000 iterations on more cases (not yet timed end to end)",
     )
     parser.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")

@@ -69,9 +69,9 @@ class nnUNetTrainerCTA_Base_tiny(nnUNetTrainerCTA_Base):
 
 
 class nnUNetTrainerCTA_Base_demo(nnUNetTrainerCTA_Base):
-    """``nnunetv2_cta demo --quick`` on a CPU: 12 epochs x 25 iterations, no mirroring (8x cheaper inference)."""
+    """``nnunetv2_cta demo --quick`` on a CPU: 20 epochs x 25 iterations, no mirroring (8x cheaper inference)."""
 
-    num_epochs_default = 12
+    num_epochs_default = 20
     num_iterations_per_epoch_default = 25
     num_val_iterations_default = 3
     mirroring = False
