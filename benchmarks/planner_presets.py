@@ -129,9 +129,8 @@ def network_benchmark() -> list[dict]:
         nnUNetPlannerResEncM,
         nnUNetPlannerResEncXL,
     )
-    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
-    from nnunetv2_cta.planners.cta_planner import PLANNERS
+    from nnunetv2_cta.planners.cta_planner import PLANNERS, network_from_architecture
     from nnunetv2_cta.planners.synthetic import clinical_head_neck_cohort, write_fingerprint_dataset
 
     write_fingerprint_dataset(DATASET_CLINICAL, "ClinicalFingerprint", *clinical_head_neck_cohort(10, seed=0))
@@ -146,15 +145,7 @@ def network_benchmark() -> list[dict]:
         planner = planner_class(DATASET_CLINICAL)
         plans = planner.plan_experiment()
         cfg = plans["configurations"]["3d_fullres"]
-        arch = cfg["architecture"]
-        net = get_network_from_plans(
-            arch["network_class_name"],
-            arch["arch_kwargs"],
-            arch["_kw_requires_import"],
-            1,
-            5,
-            allow_init=False,
-        )
+        net = network_from_architecture(cfg["architecture"], 1, 5)
         elements = float(net.compute_conv_feature_map_size(tuple(cfg["patch_size"])))
         rows.append(
             {

@@ -97,6 +97,20 @@ def resolve_channel_normalization(channel_names: dict[str, str]) -> list[str]:
     return schemes
 
 
+def network_from_architecture(architecture: dict, input_channels: int, output_channels: int):
+    """Build (without weight init) the network a plans configuration's ``architecture`` entry describes."""
+    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+    return get_network_from_plans(
+        architecture["network_class_name"],
+        architecture["arch_kwargs"],
+        architecture["_kw_requires_import"],
+        input_channels,
+        output_channels,
+        allow_init=False,
+    )
+
+
 def cta_target_spacing(spacings: np.ndarray, preset: CTAPreset) -> np.ndarray:
     """Target spacing (mm, array axis order) from per-case spacings ``(n_cases, 3)`` by the CTA rule.
 
@@ -214,17 +228,10 @@ class nnUNetCTAPlanner(ExperimentPlanner):
         Computed directly rather than with ``ExperimentPlanner.static_estimate_VRAM_usage``, which calls
         ``torch.set_num_threads(nnUNet_n_proc_DA)`` and crashes when that variable is 0.
         """
-        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
-
         key = f"{tuple(int(p) for p in patch)}_{arch['arch_kwargs']['strides']}"
         if key not in cache:
-            net = get_network_from_plans(
-                arch["network_class_name"],
-                arch["arch_kwargs"],
-                arch["_kw_requires_import"],
-                len(self.dataset_json["channel_names"]),
-                len(self.dataset_json["labels"]),
-                allow_init=False,
+            net = network_from_architecture(
+                arch, len(self.dataset_json["channel_names"]), len(self.dataset_json["labels"])
             )
             cache[key] = float(net.compute_conv_feature_map_size(tuple(int(p) for p in patch)))
         return cache[key]

@@ -53,21 +53,12 @@ def test_patches_grow_with_memory_and_stay_near_isotropic_in_mm(planned):
 
 
 def test_feature_map_estimate_within_budget(planned):
-    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
-
+    from nnunetv2_cta.planners.cta_planner import network_from_architecture
     from nnunetv2_cta.planners.presets import PRESETS
 
     for name, plans in planned.items():
         cfg = plans["configurations"]["3d_fullres"]
-        arch = cfg["architecture"]
-        net = get_network_from_plans(
-            arch["network_class_name"],
-            arch["arch_kwargs"],
-            arch["_kw_requires_import"],
-            1,
-            5,
-            allow_init=False,
-        )
+        net = network_from_architecture(cfg["architecture"], 1, 5)
         estimate = net.compute_conv_feature_map_size(tuple(cfg["patch_size"]))
         assert estimate <= PRESETS[name].reference_feature_map_elements
         # and the patch is the largest that fits: one more step on its longest axis would exceed the budget
