@@ -36,7 +36,11 @@ from batchgeneratorsv2.transforms.nnunet.seg_to_onehot import MoveSegAsOneHotToD
 
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.labels import VESSEL_LABELS
-from nnunetv2_cta.trainers.base import nnUNetTrainerCTA_Base, nnUNetTrainerCTA_Base_tiny
+from nnunetv2_cta.trainers.base import (
+    nnUNetTrainerCTA_Base,
+    nnUNetTrainerCTA_Base_demo,
+    nnUNetTrainerCTA_Base_tiny,
+)
 from nnunetv2_cta.transforms.break_simulation import BreakSimulationTransform, simulate_breaks
 from nnunetv2_cta.transforms.pipeline import find_index
 
@@ -175,4 +179,12 @@ class nnUNetTrainerCTA_CGPM_tiny(nnUNetTrainerCTA_CGPM, nnUNetTrainerCTA_Base_ti
     """CPU tests and smoke runs: the CGPM with 2 epochs x 4 iterations, no mirroring."""
 
 
-CGPM_TRAINERS: tuple[type, ...] = (nnUNetTrainerCTA_CGPM, nnUNetTrainerCTA_CGPM_tiny)
+class nnUNetTrainerCTA_CGPM_demo(nnUNetTrainerCTA_CGPM, nnUNetTrainerCTA_Base_demo):
+    """The demo's and the ``cpu-small`` benchmark's CGPM: 20 epochs x 25 iterations, no mirroring."""
+
+
+CGPM_TRAINERS: tuple[type, ...] = (
+    nnUNetTrainerCTA_CGPM,
+    nnUNetTrainerCTA_CGPM_tiny,
+    nnUNetTrainerCTA_CGPM_demo,
+)
