@@ -16,4 +16,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nnunetv2_cta.commands.phantom",
     "nnunetv2_cta.commands.demo",
     "nnunetv2_cta.commands.repair",
+    "nnunetv2_cta.commands.predict",
 )

@@ -1,0 +1,101 @@
+"""``nnunetv2_cta predict``: CTA -> label map, bone-free CTA, MIP/VR/CPR images and a QC report per case."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "predict"
+HELP = (
+    "segment bone and arteries with a trained model, repair breaks (CGPM or gap bridging), and write the "
+    "bone-free CTA, MIP/VR/CPR images and an HTML report per case"
+)
+
+EPILOG = """\
+examples:
+  nnunetv2_cta predict -i scans/ -o out/ -m $nnUNet_results/Dataset501_CTA/nnUNetTrainerCTA__nnUNetCTAPlans_L__3d_fullres \\
+      --cgpm $nnUNet_results/Dataset501_CTA/nnUNetTrainerCTA_CGPM__nnUNetCTAPlans_L__3d_cgpm --device cuda
+  # a cohort over 4 GPUs / cluster jobs (SLURM array task k = 0..3):
+  CUDA_VISIBLE_DEVICES=$k nnunetv2_cta predict -i scans/ -o out/ -m MODEL --device cuda --num-parts 4 --part-id $k
+Cases that already have out/cases/<case>/record.json are skipped (an interrupted run resumes); --overwrite redoes them.
+Exit status: 0 when every case succeeded, 1 when any case failed (listed in out/predict_summary*.json).
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument(
+        "-i",
+        "--input",
+        required=True,
+        help="a NIfTI/MHA/NRRD file, a folder of them (<case>.nii.gz or <case>_0000.nii.gz), or a DICOM folder",
+    )
+    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.add_argument(
+        "-m",
+        "--model",
+        required=True,
+        help="stage-1 model: nnU-Net results folder <Trainer>__<Plans>__<config>",
+    )
+    parser.add_argument("--cgpm", default=None, help="CGPM repair model folder <Trainer>__<Plans>__3d_cgpm")
+    parser.add_argument(
+        "--repair",
+        choices=("auto", "cgpm", "baseline", "none"),
+        default="auto",
+        help="auto (default): the CGPM when --cgpm is given, else classic gap bridging",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="no test-time mirroring, 0.75 tile step (~3x fewer tiles); use with a model on the cpu plans preset",
+    )
+    parser.add_argument(
+        "-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: all trained)"
+    )
+    parser.add_argument("-chk", "--checkpoint", default="checkpoint_final.pth", help="checkpoint file name")
+    parser.add_argument("--no-reconstructions", action="store_true", help="label maps and records only")
+    parser.add_argument(
+        "--keep-stage1", action="store_true", help="also write the stage-1 label map (OUT/stage1)"
+    )
+    parser.add_argument(
+        "--min-vessel-mm3", type=float, default=10.0, help="clean-up: speck volume limit (mm^3)"
+    )
+    parser.add_argument(
+        "--min-branch-mm", type=float, default=4.0, help="clean-up: pieces this long always stay"
+    )
+    parser.add_argument("--num-parts", type=int, default=1, help="split the cases into this many parts")
+    parser.add_argument("--part-id", type=int, default=0, help="which part this process runs (0-based)")
+    parser.add_argument("--overwrite", action="store_true", help="redo cases that are already done")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nnunetv2_cta.inference import PredictSettings, predict
+
+    folds = None if args.folds is None else tuple(f if f == "all" else int(f) for f in args.folds)
+    settings = PredictSettings(
+        device=args.device,
+        fast=args.fast,
+        folds=folds,
+        checkpoint=args.checkpoint,
+        repair=args.repair,
+        reconstructions=not args.no_reconstructions,
+        keep_stage1=args.keep_stage1,
+        min_vessel_mm3=args.min_vessel_mm3,
+        min_branch_mm=args.min_branch_mm,
+    )
+    summary = predict(
+        args.input,
+        args.output,
+        args.model,
+        cgpm_dir=args.cgpm,
+        settings=settings,
+        num_parts=args.num_parts,
+        part_id=args.part_id,
+        overwrite=args.overwrite,
+        progress=True,
+    )
+    done = sum(c["status"] == "ok" for c in summary["cases"])
+    skipped = sum(c["status"] == "skipped" for c in summary["cases"])
+    print(f"{done} case(s) done, {skipped} skipped, {summary['failed']} failed -> {args.output}")
+    return 1 if summary["failed"] else 0

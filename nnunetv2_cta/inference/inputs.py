@@ -1,0 +1,110 @@
+"""What ``nnunetv2_cta predict`` reads: one volume file, a folder of volumes, or a folder of DICOM series.
+
+Case ids: a file ``<case>.nii.gz`` or nnU-Net's ``<case>_0000.nii.gz`` gives ``<case>``; a DICOM series gives
+its hashed ``series_<12 hex>`` id (UIDs are never written to file names or logs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnunetv2_cta.errors import DatasetFormatError
+from nnunetv2_cta.io import Geometry, has_volume_ending, read_image, strip_volume_ending
+
+#: a CT in HU has air (about -1000) and soft tissue or contrast above 0; anything else is not CT in HU
+CT_MIN_HU_BELOW = -300.0
+CT_MAX_HU_ABOVE = 100.0
+
+
+@dataclass(frozen=True)
+class InputCase:
+    """One case to predict: its id and where it comes from (a volume file, or a DICOM series object)."""
+
+    case: str
+    path: Path
+    series: object | None = None  # conversion.dicom.DicomSeries for DICOM input
+
+    @property
+    def source(self) -> str:
+        return f"DICOM series {self.case} in {self.path}" if self.series is not None else str(self.path)
+
+
+def case_id_from_file(path: Path) -> str:
+    """``<case>_0000.nii.gz`` and ``<case>.nii.gz`` both give ``<case>``."""
+    stem = strip_volume_ending(path.name)
+    if len(stem) > 5 and stem[-5] == "_" and stem[-4:].isdigit():
+        if stem[-4:] != "0000":
+            raise DatasetFormatError(
+                f"{str(path)!r}: only single-channel CT input is supported; channel {stem[-4:]} is not 0000"
+            )
+        stem = stem[:-5]
+    return stem
+
+
+def find_inputs(input_path: str | os.PathLike) -> list[InputCase]:
+    """List the cases of ``input_path`` (a volume file, a folder of volumes, or a folder of DICOM files).
+
+    Raises:
+        DatasetFormatError: the path does not exist, holds neither volumes nor DICOM CT series, or two files
+            give the same case id.
+    """
+    path = Path(input_path)
+    if path.is_file():
+        if not has_volume_ending(path):
+            raise DatasetFormatError(
+                f"input file {str(path)!r} is not a NIfTI/MHA/NRRD volume; give a DICOM series as its folder"
+            )
+        return [InputCase(case_id_from_file(path), path)]
+    if not path.is_dir():
+        raise DatasetFormatError(f"input {str(path)!r} does not exist")
+    volumes = sorted(p for p in path.iterdir() if p.is_file() and has_volume_ending(p))
+    if volumes:
+        cases: dict[str, InputCase] = {}
+        for p in volumes:
+            case = case_id_from_file(p)
+            if case in cases:
+                raise DatasetFormatError(
+                    f"files {cases[case].path.name!r} and {p.name!r} in {str(path)!r} both give case {case!r}"
+                )
+            cases[case] = InputCase(case, p)
+        return list(cases.values())
+    from nnunetv2_cta.conversion.dicom import scan_dicom_folder, select_series
+
+    try:
+        series = select_series(scan_dicom_folder(path), "all")
+    except DatasetFormatError as err:
+        raise DatasetFormatError(
+            f"input folder {str(path)!r} holds no NIfTI/MHA/NRRD volume and no DICOM CT series ({err})"
+        ) from err
+    return [InputCase(s.series_id, path, s) for s in series]
+
+
+def load_input(case: InputCase) -> tuple[np.ndarray, Geometry]:
+    """Read a case as a ``[z, y, x]`` float32 HU volume and check that it looks like CT in HU.
+
+    Raises:
+        DatasetFormatError: unreadable, not 3D, or not CT in HU (no air below -300 HU or nothing above
+            100 HU, e.g. an MR image or a 0..1 normalised volume).
+    """
+    if case.series is not None:
+        from nnunetv2_cta.conversion.dicom import read_dicom_series
+
+        array, geometry, _ = read_dicom_series(case.series)
+    else:
+        array, geometry = read_image(case.path)
+    array = np.asarray(array, dtype=np.float32)
+    if not np.all(np.isfinite(array)):
+        raise DatasetFormatError(
+            f"case {case.case!r} ({case.source}): the image holds NaN or infinite values"
+        )
+    lo, hi = float(array.min()), float(array.max())
+    if lo > CT_MIN_HU_BELOW or hi < CT_MAX_HU_ABOVE:
+        raise DatasetFormatError(
+            f"case {case.case!r} ({case.source}) does not look like CT in HU: values {lo:.1f}..{hi:.1f}, "
+            f"expected air below {CT_MIN_HU_BELOW:.0f} HU and tissue or contrast above {CT_MAX_HU_ABOVE:.0f} HU"
+        )
+    return array, geometry

@@ -1,0 +1,415 @@
+"""``nnunetv2_cta predict``: from a CTA to a bone-free angiogram, reconstructions and a QC report.
+
+Per case: read (NIfTI/MHA/NRRD or DICOM) -> stage 1 (nnU-Net predictor API, lean export, see
+:mod:`.model`) -> repair (the CGPM when a model is given, else the classic gap-bridging baseline) ->
+vessel-aware clean-up (:mod:`nnunetv2_cta.postprocessing.cleanup`) -> outputs::
+
+    OUT/labels/<case>.nii.gz        label map (0 bg, 1 bone, 2 aorta, 3 carotid, 4 intracranial), input grid
+    OUT/bone_free/<case>.nii.gz     the CTA with bone replaced by soft tissue (int16 HU)
+    OUT/stage1/<case>.nii.gz        stage-1 label map before repair and clean-up (keep_stage1 only)
+    OUT/cases/<case>/record.json    model, versions, timings, peak memory, repairs, suspected breaks, volumes
+    OUT/cases/<case>/report.html    one page for the technologist: MIPs, VR, CPRs, tables, checklist
+    OUT/cases/<case>/*.png          MIP (anterior, lateral, axial), VR, CPR images
+    OUT/predict_summary.json        one line per case of this run (``_part<k>of<n>`` with --num-parts)
+
+Every file is written to a temporary name and renamed, and ``record.json`` is written last: a case with a
+record is complete. Without ``overwrite`` such cases are skipped, so an interrupted run resumes. A case that
+fails (unreadable, not CT, disk full, ...) is logged and listed in the summary; the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnunetv2_cta.errors import ConfigurationError, CTAError
+from nnunetv2_cta.inference.inputs import InputCase, find_inputs, load_input
+from nnunetv2_cta.inference.memory import PeakMemory
+from nnunetv2_cta.io import Geometry, write_image
+from nnunetv2_cta.labels import LABEL_NAMES, VESSEL_LABELS
+
+logger = logging.getLogger(__name__)
+
+REPAIR_MODES = ("auto", "cgpm", "baseline", "none")
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """Knobs of :func:`predict` besides its paths (defaults are the documented ones).
+
+    Attributes:
+        device: torch device.
+        fast: no test-time mirroring and a 0.75 sliding-window step (about 3x fewer tiles); pair it with a
+            model trained on the ``cpu`` plans preset (coarse spacing, small network) for practical CPU use.
+        folds: model folds to ensemble (``None``: all trained folds).
+        checkpoint: checkpoint file name.
+        repair: ``"auto"`` (CGPM when a CGPM model is given, else the baseline), ``"cgpm"``, ``"baseline"``,
+            ``"none"``.
+        reconstructions: write the bone-free CTA images, VR, CPRs and the HTML report.
+        keep_stage1: also write the stage-1 label map before repair and clean-up.
+        min_vessel_mm3, min_branch_mm, min_bone_mm3: clean-up rules
+            (:func:`nnunetv2_cta.postprocessing.cleanup.clean_labels`).
+        bone_hu: CT value at and above which repairs add nothing.
+    """
+
+    device: str = "cpu"
+    fast: bool = False
+    folds: tuple[int | str, ...] | None = None
+    checkpoint: str = "checkpoint_final.pth"
+    repair: str = "auto"
+    reconstructions: bool = True
+    keep_stage1: bool = False
+    min_vessel_mm3: float = 10.0
+    min_branch_mm: float = 4.0
+    min_bone_mm3: float = 50.0
+    bone_hu: float = 700.0
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("nnunetv2_cta", "nnunetv2", "torch", "numpy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _check_cgpm_matches(stage1, cgpm) -> None:
+    """A CGPM must have been trained on this first stage's label set and configuration."""
+    if cgpm.previous_stage is None:
+        raise ConfigurationError(
+            f"CGPM model {str(cgpm.model_dir)!r} is not a repair model: its configuration has no previous stage"
+        )
+    if cgpm.dataset_json.get("labels") != stage1.dataset_json.get("labels"):
+        raise ConfigurationError(
+            f"CGPM model {str(cgpm.model_dir)!r} was trained with labels {cgpm.dataset_json.get('labels')}, "
+            f"the stage-1 model {str(stage1.model_dir)!r} predicts {stage1.dataset_json.get('labels')}"
+        )
+    if cgpm.previous_stage != stage1.configuration:
+        raise ConfigurationError(
+            f"CGPM model {str(cgpm.model_dir)!r} repairs configuration {cgpm.previous_stage!r}, "
+            f"but the stage-1 model is configuration {stage1.configuration!r}"
+        )
+    first_trainer = ((cgpm.plans.get("cta") or {}).get("cgpm") or {}).get("first_stage_trainer")
+    if first_trainer and first_trainer != stage1.trainer:
+        raise ConfigurationError(
+            f"CGPM model {str(cgpm.model_dir)!r} was trained on the out-of-fold predictions of {first_trainer!r}, "
+            f"the stage-1 model is {stage1.trainer!r}"
+        )
+
+
+def _check_output(out: Path, input_path: Path) -> None:
+    src = input_path.resolve()
+    src_dir = src if src.is_dir() else src.parent
+    dst = out.resolve()
+    if dst == src_dir or (src.is_dir() and dst in src.parents):
+        raise ConfigurationError(
+            f"output folder {str(out)!r} must not be the input folder {str(src_dir)!r} or contain it; "
+            "choose a separate folder"
+        )
+
+
+def volumes_ml(labels: np.ndarray, spacing) -> dict[str, float]:
+    """Volume (mL) of each foreground label and of all vessels together."""
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    counts = np.bincount(labels.ravel(), minlength=max(LABEL_NAMES) + 1)
+    out = {LABEL_NAMES[v]: round(float(counts[v]) * voxel_ml, 3) for v in sorted(LABEL_NAMES) if v}
+    out["vessels"] = round(float(sum(counts[v] for v in VESSEL_LABELS)) * voxel_ml, 3)
+    return out
+
+
+class _Clock:
+    """Named wall-clock and peak-memory records of the steps of one case."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.peak_gb: dict[str, float] = {}
+
+    def step(self, name: str):
+        clock = self
+
+        class _Step:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                self.mem = PeakMemory().__enter__()
+                return self
+
+            def __exit__(self, *exc):
+                self.mem.__exit__(*exc)
+                clock.seconds[name] = round(clock.seconds.get(name, 0.0) + time.perf_counter() - self.t0, 3)
+                clock.peak_gb[name] = max(clock.peak_gb.get(name, 0.0), self.mem.peak_gb)
+
+        return _Step()
+
+    def add(self, seconds: dict[str, float]) -> None:
+        for k, v in seconds.items():
+            self.seconds[k] = round(self.seconds.get(k, 0.0) + v, 3)
+
+
+def predict(
+    input_path: str | os.PathLike,
+    out: str | os.PathLike,
+    model_dir: str | os.PathLike,
+    *,
+    cgpm_dir: str | os.PathLike | None = None,
+    settings: PredictSettings = PredictSettings(),
+    num_parts: int = 1,
+    part_id: int = 0,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Run the whole post-processing on every case of ``input_path`` (layout in the module docstring).
+
+    Args:
+        input_path: a volume file, a folder of volumes (``<case>.nii.gz`` or ``<case>_0000.nii.gz``), or a
+            folder of DICOM files (every CT series becomes a case).
+        out: output folder (created).
+        model_dir: trained stage-1 model, nnU-Net's ``<Trainer>__<Plans>__<configuration>`` folder.
+        cgpm_dir: trained CGPM repair model (``..__3d_cgpm`` folder); without it ``repair="auto"`` bridges
+            gaps with the classic baseline.
+        settings: see :class:`PredictSettings`.
+        num_parts, part_id: process only cases ``part_id, part_id + num_parts, ...`` (sorted by id), so a
+            cohort can be split over machines or GPUs (nnU-Net's ``-num_parts/-part_id``).
+        overwrite: redo cases that already have a ``record.json``.
+        progress: progress bars.
+
+    Returns:
+        the run summary (also written to ``OUT/predict_summary*.json``): ``cases`` (one dict per case with
+        ``status`` ``"ok"``, ``"skipped"`` or ``"failed"`` and ``error``), ``failed`` (count), ``settings``.
+
+    Raises:
+        ConfigurationError: bad settings or models (before any case is touched). Per-case problems do not
+            raise; they are reported in the summary (the CLI exits non-zero when any case failed).
+    """
+    from dataclasses import asdict
+
+    if settings.repair not in REPAIR_MODES:
+        raise ConfigurationError(f"repair must be one of {REPAIR_MODES}, got {settings.repair!r}")
+    if settings.repair == "cgpm" and cgpm_dir is None:
+        raise ConfigurationError("repair='cgpm' needs a CGPM model folder (--cgpm)")
+    if not (
+        isinstance(num_parts, int)
+        and num_parts >= 1
+        and isinstance(part_id, int)
+        and 0 <= part_id < num_parts
+    ):
+        raise ConfigurationError(
+            f"need num_parts >= 1 and 0 <= part_id < num_parts, got {num_parts!r}, {part_id!r}"
+        )
+    input_path, out = Path(input_path), Path(out)
+    _check_output(out, input_path)
+    cases = find_inputs(input_path)[part_id::num_parts]
+
+    from nnunetv2_cta.inference.model import StageModel
+
+    tile_step = 0.75 if settings.fast else 0.5
+    common = {
+        "device": settings.device,
+        "checkpoint": settings.checkpoint,
+        "mirroring": not settings.fast,
+        "tile_step_size": tile_step,
+        "progress": progress,
+    }
+    stage1 = StageModel(model_dir, folds=settings.folds, **common)
+    if stage1.previous_stage is not None:
+        raise ConfigurationError(
+            f"model {str(model_dir)!r} is a cascaded (repair) model; give the first-stage model as -m and it as --cgpm"
+        )
+    cgpm = None
+    repair = settings.repair
+    if repair == "auto":
+        repair = "cgpm" if cgpm_dir is not None else "baseline"
+    if repair == "cgpm":
+        cgpm = StageModel(cgpm_dir, folds=settings.folds, **common)
+        _check_cgpm_matches(stage1, cgpm)
+    context = {
+        "models": {"stage1": stage1.describe(), "cgpm": None if cgpm is None else cgpm.describe()},
+        "repair_method": repair,
+        "versions": _versions(),
+        "device": settings.device,
+        "settings": asdict(settings),
+    }
+
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    iterator = cases
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(cases, desc="predict", unit="case")
+    for case in iterator:
+        record_path = out / "cases" / case.case / "record.json"
+        if record_path.is_file() and not overwrite:
+            logger.info("%s: already done (%s); skipped (pass overwrite to redo)", case.case, record_path)
+            results.append({"case": case.case, "status": "skipped", "record": str(record_path)})
+            continue
+        try:
+            record = _predict_case(case, out, stage1, cgpm, repair, settings, context, progress)
+        except (CTAError, OSError, MemoryError, RuntimeError, ValueError) as err:
+            logger.error("%s: FAILED: %s", case.case, err)
+            print(f"{case.case}: FAILED: {err}", flush=True)
+            results.append({"case": case.case, "status": "failed", "error": f"{type(err).__name__}: {err}"})
+            continue
+        line = (
+            f"{case.case}: ok in {record['timings_s']['total']:.1f} s; vessels "
+            f"{record['vessel_volumes_ml']['vessels']:.1f} mL; {len(record['repaired_gaps'])} gap(s) repaired "
+            f"({repair}); {len(record['suspected_breaks'])} suspected break(s)"
+        )
+        if record["outputs"].get("report"):
+            line += f" -> {out / 'cases' / case.case / record['outputs']['report']}"
+        print(line, flush=True)
+        results.append(
+            {
+                "case": case.case,
+                "status": "ok",
+                "record": str(record_path),
+                "seconds": record["timings_s"]["total"],
+            }
+        )
+    summary = {
+        "input": str(input_path),
+        "output": str(out),
+        "part": [part_id, num_parts],
+        "cases": results,
+        "failed": sum(r["status"] == "failed" for r in results),
+        **context,
+    }
+    name = "predict_summary.json" if num_parts == 1 else f"predict_summary_part{part_id}of{num_parts}.json"
+    _write_json(out / name, summary)
+    return summary
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp_{path.name}")
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=_json_default))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _predict_case(
+    case: InputCase,
+    out: Path,
+    stage1,
+    cgpm,
+    repair: str,
+    settings: PredictSettings,
+    context: dict,
+    progress: bool,
+) -> dict:
+    from nnunetv2_cta.postprocessing.cleanup import clean_labels
+
+    clock = _Clock()
+    t_start = time.perf_counter()
+    with clock.step("read"):
+        ct, geometry = load_input(case)
+    spacing = geometry.spacing
+    with clock.step("stage1"):
+        seg, seconds = stage1.predict(ct, geometry)
+    clock.add(seconds)
+    stage1_seg = seg
+    gaps = []
+    with clock.step("repair"):
+        if repair == "cgpm":
+            from nnunetv2_cta.postprocessing.repair import merge_cgpm
+
+            prediction, seconds = cgpm.predict(ct, geometry, previous=seg)
+            clock.add({f"cgpm_{k}": v for k, v in seconds.items()})
+            seg, gaps = merge_cgpm(seg, prediction, ct, geometry, bone_hu=settings.bone_hu)
+            del prediction
+        elif repair == "baseline" and np.isin(seg, VESSEL_LABELS).any():
+            from nnunetv2_cta.postprocessing.gap_bridging import bridge_gaps
+
+            seg, gaps = bridge_gaps(seg, ct, geometry, bone_hu=settings.bone_hu)
+    with clock.step("cleanup"):
+        seg, cleanup = clean_labels(
+            seg,
+            spacing,
+            min_vessel_mm3=settings.min_vessel_mm3,
+            min_branch_mm=settings.min_branch_mm,
+            min_bone_mm3=settings.min_bone_mm3,
+        )
+    case_dir = out / "cases" / case.case
+    outputs: dict[str, object] = {}
+    with clock.step("outputs"):
+        case_dir.mkdir(parents=True, exist_ok=True)
+        labels_path = write_image(out / "labels" / f"{case.case}.nii.gz", seg, geometry)
+        outputs["labels"] = os.path.relpath(labels_path, case_dir)
+        if settings.keep_stage1:
+            s1 = write_image(out / "stage1" / f"{case.case}.nii.gz", stage1_seg, geometry)
+            outputs["stage1"] = os.path.relpath(s1, case_dir)
+        suspected = _suspected_breaks(seg, geometry)
+        images: dict[str, str] = {}
+        if settings.reconstructions:
+            from nnunetv2_cta.reconstruction import reconstruct_case
+
+            recon = reconstruct_case(ct, seg, geometry, case_dir, case.case, progress=False)
+            bone_free = np.clip(np.rint(recon["bone_free"]), -32768, 32767).astype(np.int16)
+            bf_path = write_image(out / "bone_free" / f"{case.case}.nii.gz", bone_free, geometry)
+            outputs["bone_free"] = os.path.relpath(bf_path, case_dir)
+            images = {name: os.path.relpath(p, case_dir) for name, p in recon["images"].items()}
+            outputs["images"] = images
+            outputs["centerline_paths_mm"] = recon.get("paths", {})
+    clock.seconds["total"] = round(time.perf_counter() - t_start, 3)
+    record = {
+        "case": case.case,
+        "status": "ok",
+        "source": case.source,
+        "input": _geometry_dict(ct.shape, geometry),
+        **context,
+        "timings_s": clock.seconds,
+        "peak_rss_gb": clock.peak_gb,
+        "repaired_gaps": [g.to_dict() for g in gaps],
+        "cleanup": cleanup.to_dict(),
+        "suspected_breaks": suspected,
+        "vessel_volumes_ml": volumes_ml(seg, spacing),
+        "outputs": outputs,
+    }
+    if settings.reconstructions:
+        from nnunetv2_cta.reconstruction import write_report
+
+        t0 = time.perf_counter()
+        report = write_report(case_dir / "report.html", record, images)
+        record["outputs"]["report"] = os.path.relpath(report, case_dir)
+        record["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
+    _write_json(case_dir / "record.json", record)  # last: a record means the case is complete
+    return record
+
+
+def _suspected_breaks(labels: np.ndarray, geometry: Geometry) -> list[dict]:
+    from nnunetv2_cta.reconstruction import suspected_breaks
+
+    return suspected_breaks(labels, geometry.spacing, geometry=geometry)
+
+
+def _geometry_dict(shape: Sequence[int], geometry: Geometry) -> dict:
+    return {
+        "shape_zyx": [int(s) for s in shape],
+        "spacing_zyx_mm": [float(s) for s in geometry.spacing],
+        "origin_xyz_mm": [float(s) for s in geometry.origin],
+        "direction": [float(s) for s in geometry.direction],
+    }

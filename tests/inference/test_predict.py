@@ -1,0 +1,168 @@
+"""``nnunetv2_cta predict`` end to end with a tiny trained model (stage 1 + CGPM) on phantom and real CT."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from nnunetv2_cta.cli import main
+from nnunetv2_cta.errors import ConfigurationError
+from nnunetv2_cta.inference import PredictSettings, predict
+from nnunetv2_cta.io import Geometry, read_image, write_image
+
+NO_RECON = PredictSettings(reconstructions=False)
+
+
+def _check_case(out, case, image_path, *, reconstructions=True):
+    ct, geometry = read_image(image_path)
+    labels, lgeo = read_image(out / "labels" / f"{case}.nii.gz")
+    assert labels.shape == ct.shape and lgeo.mismatch(geometry) is None
+    assert set(np.unique(labels)) <= {0, 1, 2, 3, 4}
+    record = json.loads((out / "cases" / case / "record.json").read_text())
+    assert record["case"] == case and record["status"] == "ok"
+    assert record["input"]["shape_zyx"] == list(ct.shape)
+    for step in ("read", "preprocess", "network", "export", "repair", "cleanup", "outputs", "total"):
+        assert record["timings_s"][step] >= 0.0
+    assert record["peak_rss_gb"]["stage1"] > 0.0
+    voxel_ml = float(np.prod(geometry.spacing)) / 1000
+    assert record["vessel_volumes_ml"]["vessels"] == pytest.approx(
+        np.isin(labels, (2, 3, 4)).sum() * voxel_ml, abs=1e-3
+    )
+    if not reconstructions:
+        return record
+    bone_free, bgeo = read_image(out / "bone_free" / f"{case}.nii.gz")
+    assert bone_free.shape == ct.shape and bgeo.mismatch(geometry) is None
+    assert not np.any(bone_free[labels == 1] > 300), "bone HU left inside the bone label"
+    vessel = np.isin(labels, (2, 3, 4))
+    np.testing.assert_allclose(bone_free[vessel], np.rint(ct[vessel]), atol=0.5)
+    html = (out / "cases" / case / "report.html").read_text()
+    referenced = re.findall(r'src="([^"]+)"', html)
+    assert referenced, "the report shows no image"
+    for ref in referenced:
+        assert (out / "cases" / case / ref).is_file(), f"report references missing {ref}"
+    for name in ("mip_anterior", "mip_lateral", "mip_axial", "vr"):
+        assert name in record["outputs"]["images"]
+    return record
+
+
+def test_predict_phantom_case_with_cgpm(trained_models, tmp_path, capsys):
+    out = tmp_path / "out"
+    summary = predict(
+        trained_models["image"],
+        out,
+        trained_models["stage1"],
+        cgpm_dir=trained_models["cgpm"],
+        settings=PredictSettings(keep_stage1=True),
+        progress=False,
+    )
+    assert summary["failed"] == 0 and [c["status"] for c in summary["cases"]] == ["ok"]
+    record = _check_case(out, "PredictTiny_0004", trained_models["image"])
+    assert record["repair_method"] == "cgpm"
+    assert record["models"]["cgpm"]["configuration"] == "3d_cgpm"
+    assert (out / "stage1" / "PredictTiny_0004.nii.gz").is_file()
+    assert "PredictTiny_0004: ok in" in capsys.readouterr().out
+    # resume: the finished case is skipped, overwrite redoes it
+    mtime = (out / "cases" / "PredictTiny_0004" / "record.json").stat().st_mtime_ns
+    again = predict(
+        trained_models["image"],
+        out,
+        trained_models["stage1"],
+        cgpm_dir=trained_models["cgpm"],
+        settings=NO_RECON,
+        progress=False,
+    )
+    assert again["cases"][0]["status"] == "skipped"
+    assert (out / "cases" / "PredictTiny_0004" / "record.json").stat().st_mtime_ns == mtime
+
+
+def test_predict_real_head_cta_crop(trained_models, real_data, tmp_path):
+    image = real_data / "topcow" / "head_cta_cow_crop.mha"
+    out = tmp_path / "real"
+    summary = predict(
+        image, out, trained_models["stage1"], settings=PredictSettings(repair="baseline"), progress=False
+    )
+    assert summary["failed"] == 0
+    record = _check_case(out, "head_cta_cow_crop", image)
+    assert record["repair_method"] == "baseline"
+
+
+def test_predict_cli_bad_case_does_not_stop_others(trained_models, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(trained_models["image"], inputs / "good_0000.nii.gz")
+    write_image(inputs / "mr.nii.gz", np.ones((8, 8, 8), np.float32), Geometry(spacing=(1, 1, 1)))
+    out = tmp_path / "out"
+    rc = main(
+        [
+            "predict",
+            "-i",
+            str(inputs),
+            "-o",
+            str(out),
+            "-m",
+            str(trained_models["stage1"]),
+            "--repair",
+            "none",
+            "--no-reconstructions",
+        ]
+    )
+    assert rc == 1
+    text = capsys.readouterr().out
+    assert "mr: FAILED: " in text and "does not look like CT in HU" in text
+    assert "1 case(s) done, 0 skipped, 1 failed" in text
+    summary = json.loads((out / "predict_summary.json").read_text())
+    assert {c["case"]: c["status"] for c in summary["cases"]} == {"good": "ok", "mr": "failed"}
+    assert not (out / "labels" / "mr.nii.gz").exists() and not (out / "cases" / "mr").exists()
+    # parts: case "good" is part 0 of 2, "mr" part 1
+    part = predict(
+        inputs,
+        tmp_path / "parts",
+        trained_models["stage1"],
+        settings=NO_RECON,
+        num_parts=2,
+        part_id=0,
+        progress=False,
+    )
+    assert [c["case"] for c in part["cases"]] == ["good"]
+    assert (tmp_path / "parts" / "predict_summary_part0of2.json").is_file()
+
+
+def test_predict_bad_configuration(trained_models, tmp_path):
+    image, stage1, cgpm = trained_models["image"], trained_models["stage1"], trained_models["cgpm"]
+    with pytest.raises(ConfigurationError, match="must not be the input folder"):
+        predict(image.parent, image.parent, stage1, progress=False)
+    with pytest.raises(ConfigurationError, match="is a cascaded \\(repair\\) model"):
+        predict(image, tmp_path / "o1", cgpm, progress=False)
+    with pytest.raises(ConfigurationError, match="is not a repair model"):
+        predict(image, tmp_path / "o2", stage1, cgpm_dir=stage1, progress=False)
+    with pytest.raises(ConfigurationError, match=r"must hold nnU-Net's plans.json and dataset.json"):
+        predict(image, tmp_path / "o3", tmp_path, progress=False)
+    with pytest.raises(ConfigurationError, match="repair='cgpm' needs a CGPM model folder"):
+        predict(image, tmp_path / "o4", stage1, settings=PredictSettings(repair="cgpm"), progress=False)
+    with pytest.raises(ConfigurationError, match="0 <= part_id < num_parts, got 2, 2"):
+        predict(image, tmp_path / "o5", stage1, num_parts=2, part_id=2, progress=False)
+    # a CGPM trained on the out-of-fold predictions of another first-stage trainer
+    other = tmp_path / cgpm.name
+    shutil.copytree(cgpm, other)
+    plans = json.loads((other / "plans.json").read_text())
+    plans["cta"]["cgpm"]["first_stage_trainer"] = "nnUNetTrainerCTA"
+    (other / "plans.json").write_text(json.dumps(plans))
+    with pytest.raises(
+        ConfigurationError,
+        match="out-of-fold predictions of 'nnUNetTrainerCTA', the stage-1 "
+        "model is 'nnUNetTrainerCTA_Base_tiny'",
+    ):
+        predict(image, tmp_path / "o6", stage1, cgpm_dir=other, progress=False)
+    # a model with another label scheme
+    foreign = tmp_path / stage1.name
+    shutil.copytree(stage1, foreign)
+    dj = json.loads((foreign / "dataset.json").read_text())
+    dj["labels"] = {"background": 0, "liver": 1}
+    (foreign / "dataset.json").write_text(json.dumps(dj))
+    with pytest.raises(ConfigurationError, match="expected this project's scheme"):
+        predict(image, tmp_path / "o7", foreign, progress=False)
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 8))

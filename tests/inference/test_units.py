@@ -1,0 +1,136 @@
+"""Parts of ``predict`` without a model: lean export, clean-up, input discovery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, GeometryError
+from nnunetv2_cta.inference.inputs import find_inputs, load_input
+from nnunetv2_cta.inference.model import logits_to_labels
+from nnunetv2_cta.io import Geometry, write_image
+from nnunetv2_cta.postprocessing.cleanup import clean_labels
+
+
+# ---- lean export ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("slab", [1, 3, 16])
+def test_export_equals_torch_trilinear_then_argmax(slab):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 5, 6, 7, generator=g)
+    shape = (11, 13, 9)  # up in z and y, up in x: every axis resampled
+    ref = F.interpolate(logits[None], size=shape, mode="trilinear", align_corners=False)[0].argmax(0)
+    out = logits_to_labels(logits, shape, slab=slab)
+    assert out.dtype == np.uint8 and out.shape == shape
+    np.testing.assert_array_equal(out, ref.numpy())
+
+
+def test_export_downsampling_matches_torch():
+    logits = torch.randn(2, 9, 8, 8, generator=torch.Generator().manual_seed(1))
+    ref = F.interpolate(logits[None], size=(4, 3, 5), mode="trilinear", align_corners=False)[0].argmax(0)
+    np.testing.assert_array_equal(logits_to_labels(logits, (4, 3, 5), slab=2), ref.numpy())
+
+
+def test_export_regions_rule_by_hand():
+    # channels: region "bone" -> 1, region "vessels" -> 3, region "aorta" -> 2 (later channels overwrite)
+    logits = torch.full((3, 1, 1, 4), -1.0)
+    logits[0, 0, 0, 1] = 2.0  # bone only -> 1
+    logits[1, 0, 0, 2] = 0.5  # vessels only -> 3
+    logits[1, 0, 0, 3] = 0.5  # vessels and aorta -> 2
+    logits[2, 0, 0, 3] = 0.1
+    out = logits_to_labels(logits, (1, 1, 4), regions_class_order=(1, 3, 2))
+    assert out.ravel().tolist() == [0, 1, 3, 2]
+
+
+def test_export_bad_input():
+    with pytest.raises(GeometryError, match=r"logits must be \(C, z, y, x\), got shape \(2, 3\)"):
+        logits_to_labels(torch.zeros(2, 3), (1, 1, 1))
+    with pytest.raises(GeometryError, match="three positive sizes"):
+        logits_to_labels(torch.zeros(2, 1, 1, 1), (0, 1, 1))
+    with pytest.raises(ConfigurationError, match="regions_class_order has 2 entries for 3 logit channels"):
+        logits_to_labels(torch.zeros(3, 1, 1, 1), (1, 1, 1), regions_class_order=(1, 2))
+
+
+# ---- clean-up ------------------------------------------------------------------------------------------
+def test_cleanup_drops_compact_specks_keeps_thin_branches():
+    labels = np.zeros((20, 20, 20), dtype=np.uint8)
+    labels[2, 2, 2:10] = 4  # thin branch: 8 voxels = 8 mm3 < 10 but 8 mm long -> stays
+    labels[10:12, 10:12, 10:12] = 3  # compact speck: 8 mm3, 2 mm -> removed
+    labels[15:18, 2:5, 2:5] = 2  # 27 mm3 >= 10 -> stays, though only 3 mm long
+    labels[2:5, 15:18, 15:18] = 1  # bone speck 27 mm3 < 50 -> removed
+    labels[14:18, 14:18, 14:18] = 1  # bone 64 mm3 -> stays
+    cleaned, report = clean_labels(labels, (1.0, 1.0, 1.0))
+    assert report.to_dict() == {
+        "vessel_specks_removed": 1,
+        "vessel_voxels_removed": 8,
+        "bone_specks_removed": 1,
+        "bone_voxels_removed": 27,
+    }
+    assert np.count_nonzero(cleaned == 4) == 8 and np.count_nonzero(cleaned == 2) == 27
+    assert np.count_nonzero(cleaned == 3) == 0 and np.count_nonzero(cleaned == 1) == 64
+    assert labels[10, 10, 10] == 3  # input untouched
+
+
+def test_cleanup_counts_voxel_size_in_mm():
+    # the same 2x2x2 speck at 2 mm voxels is 64 mm3 and 4 mm long: it stays
+    labels = np.zeros((8, 8, 8), dtype=np.uint8)
+    labels[2:4, 2:4, 2:4] = 3
+    cleaned, report = clean_labels(labels, (2.0, 2.0, 2.0))
+    assert report.vessel_specks == 0 and np.array_equal(cleaned, labels)
+
+
+def test_cleanup_bad_input():
+    with pytest.raises(GeometryError, match=r"3D \[z, y, x\] array, got shape \(4, 4\)"):
+        clean_labels(np.zeros((4, 4), np.uint8), (1, 1, 1))
+    with pytest.raises(
+        GeometryError, match=r"spacing must be three positive mm values .* got \[1.0, 0.0, 1.0\]"
+    ):
+        clean_labels(np.zeros((4, 4, 4), np.uint8), (1, 0, 1))
+    with pytest.raises(ConfigurationError, match="min_vessel_mm3 must be a finite number >= 0, got -1"):
+        clean_labels(np.zeros((4, 4, 4), np.uint8), (1, 1, 1), min_vessel_mm3=-1)
+
+
+# ---- inputs --------------------------------------------------------------------------------------------
+def _ct(path, value_range=(-1000.0, 400.0)):
+    arr = np.linspace(*value_range, 4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    return write_image(path, arr, Geometry(spacing=(2.0, 1.0, 1.0)))
+
+
+def test_find_inputs_file_folder_and_channel_suffix(tmp_path):
+    _ct(tmp_path / "a_0000.nii.gz")
+    _ct(tmp_path / "b.mha")
+    (tmp_path / "notes.txt").write_text("not an image")
+    cases = find_inputs(tmp_path)
+    assert [(c.case, c.path.name) for c in cases] == [("a", "a_0000.nii.gz"), ("b", "b.mha")]
+    assert [c.case for c in find_inputs(tmp_path / "b.mha")] == ["b"]
+    ct, geometry = load_input(cases[0])
+    assert ct.dtype == np.float32 and ct.shape == (4, 5, 6)
+    np.testing.assert_allclose(geometry.spacing, (2.0, 1.0, 1.0))
+
+
+def test_find_inputs_bad_input(tmp_path):
+    with pytest.raises(DatasetFormatError, match="does not exist"):
+        find_inputs(tmp_path / "missing")
+    (tmp_path / "x.txt").write_text("")
+    with pytest.raises(DatasetFormatError, match="is not a NIfTI/MHA/NRRD volume"):
+        find_inputs(tmp_path / "x.txt")
+    with pytest.raises(DatasetFormatError, match="holds no NIfTI/MHA/NRRD volume and no DICOM CT series"):
+        find_inputs(tmp_path)
+    _ct(tmp_path / "c_0001.nii.gz")
+    with pytest.raises(DatasetFormatError, match=r"only single-channel CT input .* channel 0001"):
+        find_inputs(tmp_path)
+    (tmp_path / "c_0001.nii.gz").unlink()
+    _ct(tmp_path / "d.nii.gz")
+    _ct(tmp_path / "d_0000.nii.gz")
+    with pytest.raises(DatasetFormatError, match="both give case 'd'"):
+        find_inputs(tmp_path)
+
+
+def test_load_input_rejects_non_ct(tmp_path):
+    _ct(tmp_path / "norm.nii.gz", value_range=(0.0, 1.0))
+    (case,) = find_inputs(tmp_path / "norm.nii.gz")
+    with pytest.raises(
+        DatasetFormatError, match=r"'norm' .* does not look like CT in HU: values 0.0\.\.1\.0"
+    ):
+        load_input(case)
