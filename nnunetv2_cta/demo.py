@@ -1,10 +1,12 @@
-"""``run_demo``: the main job on a bare machine — phantom data, CTA planner, stock nnU-Net training and prediction,
-evaluation against the phantom truth.
+"""``run_demo``: the main job on a bare machine — phantom data, CTA planner, stock nnU-Net training of stage 1
+and the CGPM, the ``predict`` pipeline with reconstructions and reports, evaluation against the phantom truth.
 
 Everything happens inside one output folder (its own ``nnUNet_raw`` / ``nnUNet_preprocessed`` /
 ``nnUNet_results``), so the demo never touches a user's nnU-Net folders. The chain is the same one a user runs on
 real data: ``write_dataset`` (phantom) -> :func:`~nnunetv2_cta.planners.plan.plan_dataset` (``cpu`` preset) ->
-nnU-Net's ``run_training`` -> ``nnUNetPredictor`` -> :func:`~nnunetv2_cta.evaluation.evaluate_folder`.
+nnU-Net's ``run_training`` (``3d_fullres``, then the ``3d_cgpm`` repair stage) ->
+:func:`~nnunetv2_cta.inference.predict` -> :func:`~nnunetv2_cta.evaluation.evaluate_folder` (stage 1 alone and
+the final label maps).
 """
 
 from __future__ import annotations
@@ -37,13 +39,21 @@ class DemoSettings:
     train_cases: int
     test_cases: int
     trainer: str
+    cgpm_trainer: str | None = None
     phantom_preset: str = "tiny"
     phantom_spacing: float | None = None
     regions: bool = True
 
 
-QUICK = DemoSettings(train_cases=6, test_cases=2, trainer="nnUNetTrainerCTA_demo")
-FULL = DemoSettings(train_cases=10, test_cases=4, trainer="nnUNetTrainerCTA_demo_full")
+QUICK = DemoSettings(
+    train_cases=6, test_cases=2, trainer="nnUNetTrainerCTA_demo", cgpm_trainer="nnUNetTrainerCTA_CGPM_quick"
+)
+FULL = DemoSettings(
+    train_cases=10,
+    test_cases=4,
+    trainer="nnUNetTrainerCTA_demo_full",
+    cgpm_trainer="nnUNetTrainerCTA_CGPM_demo",
+)
 
 
 def run_demo(
@@ -60,7 +70,9 @@ def run_demo(
 
     Args:
         out: output folder; gets ``nnUNet_raw/``, ``nnUNet_preprocessed/``, ``nnUNet_results/``,
-            ``predictions/``, ``summary.json`` (nnU-Net layout) and ``summary.csv``.
+            ``predict/`` (the :func:`~nnunetv2_cta.inference.predict` output: label maps, bone-free CTAs,
+            ``cases/<case>/report.html``), ``summary.json`` / ``summary.csv`` (final label maps) and
+            ``summary_stage1.json`` / ``.csv`` (stage 1 before repair and clean-up).
         quick: the ``--quick`` size (about 5 minutes on 2 cores); otherwise the full demo (longer).
         seed: phantom seed (same seed, same data).
         overwrite: delete an existing ``out`` first; without it an existing folder is an error.
@@ -68,7 +80,8 @@ def run_demo(
         settings: explicit run size (cases, trainer); overrides ``quick`` (tests use a tiny one).
 
     Returns:
-        The evaluation summary (see :func:`nnunetv2_cta.evaluation.evaluate_folder`), plus ``"timings_s"``.
+        The evaluation summary of the final label maps (see :func:`nnunetv2_cta.evaluation.evaluate_folder`),
+        plus ``"stage1"`` (the same for stage 1 alone), ``"reports"`` (paths) and ``"timings_s"``.
 
     Side effect: this process's ``nnUNet_raw`` / ``nnUNet_preprocessed`` / ``nnUNet_results`` and
     ``nnUNet_extTrainer`` point at ``out`` and this package afterwards (nnU-Net reads them from the
@@ -126,54 +139,50 @@ def run_demo(
     from nnunetv2.run.run_training import run_training
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    run_training(
-        str(DEMO_DATASET_ID),
-        "3d_fullres",
-        0,
-        trainer_class_name=settings.trainer,
-        plans_identifier=plans_file.stem,
-        device=torch.device("cpu"),
-    )
-    step("train", t0)
+    results = folders["nnUNet_results"] / dataset_dir.name
+    model_dirs = {}
+    stages = [("train", "3d_fullres", settings.trainer)]
+    if settings.cgpm_trainer:
+        stages.append(("train_cgpm", "3d_cgpm", settings.cgpm_trainer))
+    for name, configuration, trainer in stages:
+        run_training(
+            str(DEMO_DATASET_ID),
+            configuration,
+            0,
+            trainer_class_name=trainer,
+            plans_identifier=plans_file.stem,
+            device=torch.device("cpu"),
+        )
+        model_dirs[configuration] = results / f"{trainer}__{plans_file.stem}__{configuration}"
+        step(name, t0)
+        t0 = time.perf_counter()
 
-    t0 = time.perf_counter()
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from nnunetv2_cta.inference import PredictSettings, predict
 
-    model_dir = (
-        folders["nnUNet_results"] / dataset_dir.name / f"{settings.trainer}__{plans_file.stem}__3d_fullres"
+    predicted = out / "predict"
+    run = predict(
+        dataset_dir / "imagesTs",
+        predicted,
+        model_dirs["3d_fullres"],
+        cgpm_dir=model_dirs.get("3d_cgpm"),
+        settings=PredictSettings(fast=True, keep_stage1=True),
+        progress=progress,
     )
-    predictor = nnUNetPredictor(
-        tile_step_size=0.5,
-        use_gaussian=True,
-        use_mirroring=False,
-        perform_everything_on_device=False,
-        device=torch.device("cpu"),
-        verbose=False,
-        allow_tqdm=progress,
-    )
-    predictor.initialize_from_trained_model_folder(str(model_dir), use_folds=(0,))
-    predictions = out / "predictions"
-    predictor.predict_from_files(
-        str(dataset_dir / "imagesTs"),
-        str(predictions),
-        save_probabilities=False,
-        overwrite=True,
-        num_processes_preprocessing=1,
-        num_processes_segmentation_export=1,
-    )
+    if run["failed"]:
+        raise RuntimeError(f"demo prediction failed: {run['cases']}")
     step("predict", t0)
 
     t0 = time.perf_counter()
     from nnunetv2_cta.evaluation import evaluate_folder
 
-    summary = evaluate_folder(
-        dataset_dir / "labelsTs",
-        predictions,
-        out / "summary.json",
-        graphs_dir=dataset_dir / "graphsTs",
-        num_processes=num_processes,
-        progress=progress,
+    kwargs = {"graphs_dir": dataset_dir / "graphsTs", "num_processes": num_processes, "progress": progress}
+    stage1 = evaluate_folder(
+        dataset_dir / "labelsTs", predicted / "stage1", out / "summary_stage1.json", **kwargs
     )
+    summary = evaluate_folder(dataset_dir / "labelsTs", predicted / "labels", out / "summary.json", **kwargs)
     step("evaluate", t0)
+    summary["stage1"] = stage1
+    summary["repair_method"] = run["repair_method"]
+    summary["reports"] = sorted(str(p) for p in (predicted / "cases").glob("*/report.html"))
     summary["timings_s"] = timings
     return summary

@@ -9,7 +9,12 @@ import pytest
 from nnunetv2_cta.demo import DemoSettings, run_demo
 from nnunetv2_cta.errors import OutputExistsError
 
-TINY = DemoSettings(train_cases=5, test_cases=1, trainer="nnUNetTrainerCTA_Base_tiny")
+TINY = DemoSettings(
+    train_cases=5,
+    test_cases=1,
+    trainer="nnUNetTrainerCTA_Base_tiny",
+    cgpm_trainer="nnUNetTrainerCTA_CGPM_tiny",
+)
 
 
 def test_demo_chain_writes_metrics_for_held_out_cases(tmp_path, monkeypatch):
@@ -22,9 +27,15 @@ def test_demo_chain_writes_metrics_for_held_out_cases(tmp_path, monkeypatch):
     written = json.loads((out / "summary.json").read_text())
     assert set(written["mean"]) == {"bone", "aorta", "carotid", "intracranial", "vessels"}
     assert 0.0 <= written["mean"]["vessels"]["dice"] <= 1.0
-    assert (out / "summary.csv").is_file()
-    assert sorted(p.name for p in (out / "predictions").glob("*.nii.gz")) == ["PhantomCTADemo_0005.nii.gz"]
-    assert set(summary["timings_s"]) == {"phantom", "plan", "train", "predict", "evaluate"}
+    assert (out / "summary.csv").is_file() and (out / "summary_stage1.csv").is_file()
+    assert set(summary["stage1"]["mean"]) == set(written["mean"])
+    for sub in ("labels", "stage1", "bone_free"):
+        assert sorted(p.name for p in (out / "predict" / sub).glob("*.nii.gz")) == [
+            "PhantomCTADemo_0005.nii.gz"
+        ]
+    assert summary["repair_method"] == "cgpm"
+    assert summary["reports"] == [str(out / "predict" / "cases" / "PhantomCTADemo_0005" / "report.html")]
+    assert set(summary["timings_s"]) == {"phantom", "plan", "train", "train_cgpm", "predict", "evaluate"}
 
     with pytest.raises(OutputExistsError, match="exists; pass --overwrite"):
         run_demo(out, settings=TINY)
