@@ -1,0 +1,232 @@
+"""The per-case QC report: one HTML page for the technologist who checks and sends the reconstructions.
+
+The page is plain HTML with inline CSS (no JavaScript, no external resources); images are referenced by
+paths RELATIVE to the page, so the output folder can be moved or zipped as a whole. Every string taken
+from ``record`` is escaped (:func:`html.escape`). Missing keys show as "n/a".
+
+``record`` keys read (all optional)::
+
+    {"case": "case_001", "model": "Dataset123 3d_fullres nnUNetTrainerCTA", "versions": {"nnunetv2_cta": ...},
+     "timings_s": {"segmentation": 41.2, ...}, "volumes_ml": {"aorta": 80.1, "carotid": 12.3, ...},
+     "repaired_gaps": [{"world_xyz": [x, y, z], "length_mm": 7.5, "region": "carotid", "method": "cgpm"}],
+     "suspected_breaks": [{"position_mm": [x, y, z], "gap_mm": 6.0, "region": "carotid"}],
+     "paths_mm": {"right_carotid": 190.3}, "notes": ["..."]}
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from pathlib import Path
+
+from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
+
+logger = logging.getLogger(__name__)
+
+NA = "n/a"
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1d1d1f;
+max-width:1200px}
+h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;border-bottom:1px solid #ccc;padding-bottom:3px;
+margin-top:28px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;
+text-align:left}th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.meta{color:#555;font-size:13px}.warn{color:#a10;font-weight:600}.ok{color:#070}
+figure{display:inline-block;margin:6px 10px 10px 0;vertical-align:top}
+figure img{max-height:520px;max-width:100%;border:1px solid #ddd;background:#111}
+figcaption{font-size:12px;color:#444;max-width:420px}
+ul.check li{margin:3px 0}
+"""
+
+#: Captions of the standard image names written by :func:`~nnunetv2_cta.reconstruction.reconstruct_case`.
+CAPTIONS = {
+    "mip_anterior": "Bone-free MIP, anterior view (patient's right on the image left, head up).",
+    "mip_lateral": "Bone-free MIP, lateral view (anterior on the image left).",
+    "mip_axial": "Bone-free MIP, axial view from the feet (patient's right on the image left).",
+    "vr_anterior": "Volume rendering of the segmented arteries, anterior view. Red aorta, orange neck "
+    "arteries, blue intracranial arteries.",
+    "vr_left": "Volume rendering, seen from the patient's left.",
+    "cpr_right_carotid": "Straightened CPR, right carotid (CCA to intracranial ICA), distal end at the top.",
+    "cpr_left_carotid": "Straightened CPR, left carotid (CCA to intracranial ICA), distal end at the top.",
+    "cpr_vertebrobasilar": "Straightened CPR, dominant vertebral artery to the basilar top, distal at the top.",
+}
+
+
+def _e(value) -> str:
+    return NA if value is None else html.escape(str(value))
+
+
+def _num(value, fmt: str = "{:.1f}") -> str:
+    try:
+        return html.escape(fmt.format(float(value)))
+    except (TypeError, ValueError):
+        return _e(value) if value not in (None, "") else NA
+
+
+def _xyz(value) -> str:
+    try:
+        return html.escape("(" + ", ".join(f"{float(v):.1f}" for v in value) + ")")
+    except (TypeError, ValueError):
+        return _e(value)
+
+
+def _kv_table(mapping, header: tuple[str, str], fmt: str = "{:.1f}") -> str:
+    if not isinstance(mapping, dict) or not mapping:
+        return f"<p>{NA}</p>"
+    rows = "".join(
+        f"<tr><td>{_e(k)}</td><td class='num'>{_num(v, fmt)}</td></tr>" for k, v in mapping.items()
+    )
+    return f"<table><tr><th>{_e(header[0])}</th><th>{_e(header[1])}</th></tr>{rows}</table>"
+
+
+def _rows(items, columns) -> str:
+    """A table of dicts; ``columns`` = [(header, key or callable)]."""
+    if not isinstance(items, (list, tuple)) or not items:
+        return "<p class='ok'>none</p>"
+    head = "".join(f"<th>{_e(h)}</th>" for h, _ in columns)
+    body = ""
+    for i, item in enumerate(items, start=1):
+        item = item if isinstance(item, dict) else {}
+        cells = "".join(f"<td>{fn(item, i)}</td>" for _, fn in columns)
+        body += f"<tr>{cells}</tr>"
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _relative(image: Path, page_dir: Path) -> str:
+    try:
+        rel = os.path.relpath(image.resolve(), page_dir.resolve())
+    except ValueError as err:  # another drive (Windows)
+        raise ConfigurationError(
+            f"image {str(image)!r} cannot be referenced relative to {str(page_dir)!r}"
+        ) from err
+    return Path(rel).as_posix()
+
+
+def write_report(
+    html_path: str | os.PathLike, record: dict | None, images: dict[str, str | os.PathLike]
+) -> Path:
+    """Write the QC report of one case (contents in the module docstring); atomic write.
+
+    Args:
+        html_path: the page to write (``.html``).
+        record: plain JSON-able dict of facts about the case (keys in the module docstring; missing ones
+            are shown as "n/a").
+        images: ``{name: path}`` of PNGs to show; names from :data:`CAPTIONS` get a standard caption.
+            Every image must exist (it is referenced by a relative path, not embedded).
+
+    Returns:
+        ``html_path``.
+
+    Raises:
+        DatasetFormatError: an image file does not exist.
+    """
+    html_path = Path(html_path)
+    record = dict(record or {})
+    if not isinstance(images, dict):
+        raise ConfigurationError(f"images must be a dict {{name: path}}, got {type(images).__name__}")
+    page_dir = html_path.parent
+    page_dir.mkdir(parents=True, exist_ok=True)
+    missing = [str(p) for p in images.values() if not Path(p).is_file()]
+    if missing:
+        raise DatasetFormatError(f"report images must exist, missing: {missing!r}")
+
+    versions = record.get("versions")
+    version_text = (
+        ", ".join(f"{_e(k)} {_e(v)}" for k, v in versions.items())
+        if isinstance(versions, dict) and versions
+        else NA
+    )
+    gaps = record.get("repaired_gaps")
+    breaks = record.get("suspected_breaks")
+    n_gaps = len(gaps) if isinstance(gaps, list) else 0
+    n_breaks = len(breaks) if isinstance(breaks, list) else 0
+
+    gap_table = _rows(
+        gaps,
+        [
+            ("#", lambda g, i: str(i)),
+            ("location (x, y, z) mm", lambda g, i: _xyz(g.get("world_xyz", g.get("position_mm")))),
+            (
+                "voxel (z, y, x)",
+                lambda g, i: _xyz(g.get("index_zyx")) if g.get("index_zyx") is not None else NA,
+            ),
+            ("length mm", lambda g, i: _num(g.get("length_mm"))),
+            ("region", lambda g, i: _e(g.get("region"))),
+            ("method", lambda g, i: _e(g.get("method", record.get("repair_method")))),
+        ],
+    )
+    break_table = _rows(
+        breaks,
+        [
+            ("#", lambda b, i: str(i)),
+            ("position (x, y, z) mm", lambda b, i: _xyz(b.get("position_mm"))),
+            (
+                "voxel (z, y, x)",
+                lambda b, i: _xyz(b.get("index_zyx")) if b.get("index_zyx") is not None else NA,
+            ),
+            ("gap mm", lambda b, i: _num(b.get("gap_mm"))),
+            ("region", lambda b, i: _e(b.get("region"))),
+        ],
+    )
+    figures = ""
+    for name, path in images.items():
+        caption = CAPTIONS.get(str(name), str(name))
+        figures += (
+            f"<figure><img src='{html.escape(_relative(Path(path), page_dir), quote=True)}' "
+            f"alt='{_e(name)}'><figcaption><b>{_e(name)}</b>: {_e(caption)}</figcaption></figure>"
+        )
+    notes = record.get("notes")
+    notes_html = (
+        "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"
+        if isinstance(notes, list) and notes
+        else ""
+    )
+    checklist = [
+        "The bone-free MIPs show the arch, both carotid and both vertebral arteries and the Circle of Willis; "
+        "no bone left that hides an artery, no artery removed with the bone (carotid canal, vertebral foramina).",
+        f"Each repaired gap ({n_gaps}) lies on a real vessel course in the CT (check it on the CPR and the source "
+        "slices); a bridge across a true occlusion must be removed.",
+        f"Each suspected remaining break ({n_breaks}) is a real stenosis/occlusion or a segmentation miss; "
+        "look at the source images at the listed position.",
+        "The CPRs follow the lumen from end to end (a continuous bright band); a band that leaves the lumen "
+        "means the centerline is wrong, not the vessel.",
+        "Labels: aorta red, neck arteries orange, intracranial blue in the VR; region borders at the aortic "
+        "arch and at the skull base.",
+        "Veins, the sigmoid sinus and calcified plaque are not labelled as artery.",
+    ]
+    case = record.get("case")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>CTA report {_e(case)}</title>
+<style>{CSS}</style></head><body>
+<h1>Head-and-neck CTA: {_e(case)}</h1>
+<p class="meta">Model: {_e(record.get("model"))}<br>Versions: {version_text}<br>
+Created: {_e(record.get("created"))}</p>
+<p>Repaired gaps: <b>{n_gaps}</b> &middot; suspected remaining breaks:
+<b class="{"warn" if n_breaks else "ok"}">{n_breaks}</b></p>
+{notes_html}
+<h2>What to verify</h2>
+<ul class="check">{"".join(f"<li>&#9744; {_e(c)}</li>" for c in checklist)}</ul>
+<h2>Images</h2>
+{figures or f"<p>{NA}</p>"}
+<h2>Vessel volumes</h2>
+{_kv_table(record.get("volumes_ml"), ("region", "volume mL"), "{:.2f}")}
+<h2>Centerline paths</h2>
+{_kv_table(record.get("paths_mm"), ("path", "length mm"))}
+<h2>Repaired gaps</h2>
+{gap_table}
+<h2>Suspected remaining breaks</h2>
+{break_table}
+<h2>Timings</h2>
+{_kv_table(record.get("timings_s"), ("step", "seconds"), "{:.2f}")}
+</body></html>
+"""
+    tmp = html_path.with_name(f".tmp_{html_path.name}")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, html_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return html_path
