@@ -57,7 +57,11 @@ def resample_path_mm(points_mm: np.ndarray, step_mm: float, *, smooth_mm: float 
     s = np.arange(0.0, arc[-1] + 1e-9, fine)
     dense = np.stack([np.interp(s, arc, pts[:, k]) for k in range(3)], axis=1)
     if smooth_mm > 0 and len(dense) > 3:
-        dense = ndimage.gaussian_filter1d(dense, smooth_mm / fine, axis=0, mode="nearest")
+        # point reflection at both ends (2 p0 - p_k): a straight run stays straight and keeps its length
+        sigma = smooth_mm / fine
+        n = min(len(dense) - 1, int(np.ceil(4 * sigma)))
+        ext = np.concatenate([2 * dense[0] - dense[n:0:-1], dense, 2 * dense[-1] - dense[-2 : -n - 2 : -1]])
+        dense = ndimage.gaussian_filter1d(ext, sigma, axis=0, mode="nearest")[n : n + len(dense)]
     arc = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(dense, axis=0), axis=1))]
     s = np.arange(0.0, arc[-1] + 1e-9, step_mm)
     return np.stack([np.interp(s, arc, dense[:, k]) for k in range(3)], axis=1)

@@ -145,14 +145,15 @@ def _argmin_where(values: np.ndarray, where: np.ndarray):
 
 
 def _join(*pieces: np.ndarray | None) -> np.ndarray | None:
-    out = []
+    """Concatenate path pieces (each ending where the next begins), dropping repeated joints."""
+    out: list[np.ndarray] = []
     for p in pieces:
         if p is None:
             return None
-        if out and len(p) and np.array_equal(out[-1][-1], p[0]):
+        if out and len(p) and np.array_equal(out[-1], p[0]):
             p = p[1:]
-        out.append(p)
-    return np.concatenate([p for p in out if len(p)], axis=0)
+        out.extend(p)
+    return np.array(out) if out else None
 
 
 def centerline_paths(
