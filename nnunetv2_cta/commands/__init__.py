@@ -16,5 +16,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nnunetv2_cta.commands.phantom",
     "nnunetv2_cta.commands.demo",
     "nnunetv2_cta.commands.repair",
+    "nnunetv2_cta.commands.benchmark",
     "nnunetv2_cta.commands.predict",
 )

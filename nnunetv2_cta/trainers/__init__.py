@@ -18,6 +18,7 @@ from nnunetv2_cta.trainers.base import (
     nnUNetTrainerCTA_Base_demo_full,
     nnUNetTrainerCTA_Base_tiny,
 )
+from nnunetv2_cta.trainers.benchmark import BENCHMARK_TRAINERS
 from nnunetv2_cta.trainers.cgpm import CGPM_TRAINERS
 from nnunetv2_cta.trainers.cta import CTA_TRAINERS
 
@@ -31,6 +32,7 @@ TRAINERS: dict[str, type] = {
         nnUNetTrainerCTA_Base_demo_full,
         *CTA_TRAINERS,
         *CGPM_TRAINERS,
+        *BENCHMARK_TRAINERS,
     )
 }
 

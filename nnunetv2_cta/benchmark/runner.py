@@ -1,0 +1,547 @@
+"""Run the benchmark of :mod:`nnunetv2_cta.benchmark.definition`: generate, plan, train, predict, repair, evaluate.
+
+Work folder layout (everything of a run lives in it; nnU-Net's three folders point into it during the run)::
+
+    <work>/nnUNet_raw/ nnUNet_preprocessed/ nnUNet_results/   nnU-Net's folders (the user dataset is linked in)
+    <work>/markers/<step>.json                                one per finished step (written, then renamed)
+    <work>/predictions/<dataset>/<stage>/                     stage-1 networks, repairs, classic
+    <work>/evaluation/<dataset>/<method>.json (+ .csv)       evaluate_folder summaries
+    <work>/results/                                          default results folder (see report.py)
+
+**Resuming.** Every step (dataset written, planned, network trained, prediction folder, repair, evaluation) is
+skipped when its marker exists. A training without a marker restarts from its ``checkpoint_latest.pth``
+(``run_training(continue_training=True)``); one whose ``checkpoint_final.pth`` exists counts as finished.
+Prediction and repair write into a temporary sibling folder renamed into place when complete.
+
+**Times.** Training: mean wall time per epoch from the checkpoint's ``logging`` time stamps. Inference: wall
+time of the prediction call (preprocessing, sliding window, export) divided by the cases; repaired methods add
+their repair time per case to their stage-1 time; ``classic`` is timed per case.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from nnunetv2_cta.benchmark.definition import (
+    USER_DATASET,
+    Budget,
+    DatasetSpec,
+    MethodSpec,
+    get_budget,
+    select_runs,
+)
+from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
+
+logger = logging.getLogger(__name__)
+
+#: plans identifier of each planner (ours: ``nnUNetCTAPlans_<preset>``)
+STOCK_PLANS = {"nnunet_default": "nnUNetPlans", "nnunet_resenc_m": "nnUNetResEncUNetMPlans"}
+STOCK_PLANNER_CLASS = {"nnunet_default": "ExperimentPlanner", "nnunet_resenc_m": "nnUNetPlannerResEncM"}
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+    os.replace(tmp, path)
+
+
+class _Markers:
+    """Completion markers ``<work>/markers/<key>.json``; the content is what the step reports (times)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def _path(self, key: str) -> Path:
+        return self.folder / (key.replace("/", "__").replace(":", "--") + ".json")
+
+    def get(self, key: str) -> dict | None:
+        path = self._path(key)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def set(self, key: str, info: dict) -> dict:
+        _write_json_atomic(self._path(key), info)
+        return info
+
+
+def _dataset_folder(raw: Path, spec: DatasetSpec | None, user_name: str | None) -> Path:
+    if spec is None:
+        return raw / user_name
+    return raw / f"Dataset{spec.dataset_id:03d}_{spec.nnunet_name}"
+
+
+def _check_user_dataset(folder: Path) -> None:
+    """Our label scheme, held-out cases and enough training cases, or :class:`DatasetFormatError`."""
+    from nnunetv2_cta.evaluation.folder import list_cases
+    from nnunetv2_cta.labels import LABELS, REGION_LABELS
+
+    dj_path = folder / "dataset.json"
+    if not dj_path.is_file():
+        raise DatasetFormatError(f"user dataset {str(folder)!r} has no dataset.json")
+    labels = json.loads(dj_path.read_text()).get("labels")
+    norm = {k: (sorted(v) if isinstance(v, list) else v) for k, v in (labels or {}).items()}
+    if norm not in (
+        {k: v for k, v in LABELS.items()},
+        {k: (sorted(v) if isinstance(v, list) else v) for k, v in REGION_LABELS.items()},
+    ):
+        raise DatasetFormatError(
+            f"user dataset {folder.name!r}: labels must be our scheme {dict(LABELS)} (or with the 'vessels' region), "
+            f"got {labels!r}; convert it with 'nnunetv2_cta convert'"
+        )
+    for sub in ("imagesTs", "labelsTs"):
+        if not (folder / sub).is_dir():
+            raise DatasetFormatError(
+                f"user dataset {folder.name!r} has no {sub}/ (held-out cases for the benchmark)"
+            )
+    n_train = len(list_cases(folder / "labelsTr", what="training labels"))
+    if n_train < 5:
+        raise DatasetFormatError(
+            f"user dataset {folder.name!r} has {n_train} training case(s); nnU-Net's 5-fold split needs at least 5"
+        )
+    if not list_cases(folder / "labelsTs", what="held-out labels"):
+        raise DatasetFormatError(f"user dataset {folder.name!r}: labelsTs/ holds no cases")
+
+
+def _resolve_user_dataset(dataset: str | int) -> Path:
+    """Find ``dataset`` (id or ``DatasetXXX_Name``) in the caller's ``$nnUNet_raw``."""
+    raw = os.environ.get("nnUNet_raw")
+    if not raw or not Path(raw).is_dir():
+        raise ConfigurationError(f"--dataset needs nnUNet_raw to point at your raw datasets, got {raw!r}")
+    text = str(dataset)
+    if text.isdigit():
+        found = sorted(Path(raw).glob(f"Dataset{int(text):03d}_*"))
+    else:
+        found = [Path(raw) / text] if (Path(raw) / text).is_dir() else []
+    if not found:
+        names = sorted(p.name for p in Path(raw).glob("Dataset*"))
+        raise ConfigurationError(f"dataset {text!r} is not in {raw!r}; found {names}")
+    return found[0].resolve()
+
+
+def _model_dir(results: Path, dataset_folder: str, trainer: str, plans: str, configuration: str) -> Path:
+    return results / dataset_folder / f"{trainer}__{plans}__{configuration}"
+
+
+def _epoch_seconds(checkpoint: Path) -> float | None:
+    import numpy as np
+    import torch
+
+    logging_dict = torch.load(checkpoint, map_location="cpu", weights_only=False).get("logging", {})
+    start, end = logging_dict.get("epoch_start_timestamps"), logging_dict.get("epoch_end_timestamps")
+    if not start or not end:
+        return None
+    n = min(len(start), len(end))
+    return float(np.mean(np.asarray(end[:n]) - np.asarray(start[:n])))
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+class _Run:
+    """One benchmark run: the steps, each skipped when its marker exists."""
+
+    def __init__(self, work: Path, budget: Budget, *, no_train: bool, num_processes: int, progress: bool):
+        self.work, self.budget, self.no_train = work, budget, no_train
+        self.num_processes, self.progress = num_processes, progress
+        self.markers = _Markers(work / "markers")
+        self.raw = work / "nnUNet_raw"
+        self.pre = work / "nnUNet_preprocessed"
+        self.results = work / "nnUNet_results"
+        self.calls: dict[str, int] = {}  # step kind -> times really run (tests read it)
+
+    def _count(self, kind: str) -> None:
+        self.calls[kind] = self.calls.get(kind, 0) + 1
+
+    # ---- datasets and plans
+    def dataset(self, spec: DatasetSpec | None, user_folder: Path | None) -> Path:
+        if spec is None:
+            link = self.raw / user_folder.name
+            if not link.exists():
+                link.symlink_to(user_folder, target_is_directory=True)
+            return link
+        key = f"dataset:{spec.name}"
+        folder = _dataset_folder(self.raw, spec, None)
+        if self.markers.get(key) is None:
+            from nnunetv2_cta.phantom import write_dataset
+
+            self._count("dataset")
+            t0 = time.perf_counter()
+            write_dataset(
+                folder,
+                modality=spec.modality,
+                cases=self.budget.train_cases,
+                test_cases=self.budget.test_cases,
+                dataset_id=spec.dataset_id,
+                name=spec.nnunet_name,
+                preset=self.budget.phantom_preset,
+                spacing=self.budget.phantom_spacing,
+                regions=True,
+                seed=self.budget.seed,
+                overwrite=True,
+                progress=self.progress,
+            )
+            self.markers.set(key, {"seconds": round(time.perf_counter() - t0, 1)})
+        return folder
+
+    def plans(self, folder: Path, planner: str) -> str:
+        """Plan and preprocess ``folder`` with ``planner``; returns the plans identifier."""
+        key = f"plan:{folder.name}:{planner}"
+        plans_id = f"nnUNetCTAPlans_{self.budget.plans_preset}" if planner == "cta" else STOCK_PLANS[planner]
+        if self.markers.get(key) is not None:
+            return plans_id
+        if self.no_train:
+            return plans_id  # prediction needs only the trained model folder
+        self._count("plan")
+        t0 = time.perf_counter()
+        dataset_id = int(folder.name[len("Dataset") : len("Dataset") + 3])
+        if planner == "cta":
+            from nnunetv2_cta.planners.plan import plan_dataset
+
+            plan_dataset(
+                dataset_id,
+                preset=self.budget.plans_preset,
+                num_processes=self.budget.planner_processes,
+                overwrite=True,
+                cgpm=True,
+                cgpm_first_stage_trainer=None,
+            )
+        else:
+            from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+                extract_fingerprints,
+                plan_experiments,
+                preprocess,
+            )
+
+            fingerprint = self.pre / folder.name / "dataset_fingerprint.json"
+            extract_fingerprints(
+                [dataset_id], num_processes=self.budget.planner_processes, clean=not fingerprint.is_file()
+            )
+            plan_experiments([dataset_id], STOCK_PLANNER_CLASS[planner])
+            preprocess([dataset_id], plans_id, ("3d_fullres",), (self.budget.planner_processes,))
+        self.markers.set(key, {"seconds": round(time.perf_counter() - t0, 1)})
+        return plans_id
+
+    # ---- training
+    def model(
+        self, folder: Path, trainer: str, plans_id: str, configuration: str
+    ) -> tuple[Path, float | None]:
+        """Train (or resume) one network; returns its model folder and the mean seconds per epoch."""
+        key = f"train:{folder.name}:{trainer}:{plans_id}:{configuration}"
+        model_dir = _model_dir(self.results, folder.name, trainer, plans_id, configuration)
+        fold_dir = model_dir / f"fold_{self.budget.fold}"
+        done = self.markers.get(key)
+        if done is not None:
+            return model_dir, done.get("seconds_per_epoch")
+        final = fold_dir / "checkpoint_final.pth"
+        if not final.is_file():
+            if self.no_train:
+                raise ConfigurationError(
+                    f"--no-train: no trained model {str(final)!r}; run without --no-train first"
+                )
+            import torch
+            from nnunetv2.run.run_training import run_training
+
+            self._count("train")
+            resume = (fold_dir / "checkpoint_latest.pth").is_file()
+            logger.info(
+                "benchmark: training %s (%s)%s", model_dir.name, folder.name, " (resumed)" if resume else ""
+            )
+            run_training(
+                folder.name,
+                configuration,
+                self.budget.fold,
+                trainer_class_name=trainer,
+                plans_identifier=plans_id,
+                continue_training=resume,
+                device=torch.device(self.budget.device),
+            )
+        info = self.markers.set(key, {"seconds_per_epoch": _epoch_seconds(final)})
+        return model_dir, info["seconds_per_epoch"]
+
+    # ---- predictions
+    def _images(self, folder: Path) -> Path:
+        return folder / "imagesTs"
+
+    def predict(self, folder: Path, name: str, model_dir: Path) -> tuple[Path, float]:
+        key = f"predict:{folder.name}:{name}"
+        out = self.work / "predictions" / folder.name / name
+        done = self.markers.get(key)
+        if done is not None:
+            return out, done["seconds_per_case"]
+        import torch
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        self._count("predict")
+        device = torch.device(self.budget.device)
+        predictor = nnUNetPredictor(
+            tile_step_size=0.5,
+            use_gaussian=True,
+            use_mirroring=device.type == "cuda",
+            perform_everything_on_device=device.type == "cuda",
+            device=device,
+            verbose=False,
+            allow_tqdm=self.progress,
+        )
+        predictor.initialize_from_trained_model_folder(str(model_dir), use_folds=(self.budget.fold,))
+        tmp = out.with_name(f".tmp_{out.name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        t0 = time.perf_counter()
+        predictor.predict_from_files(
+            str(self._images(folder)),
+            str(tmp),
+            save_probabilities=False,
+            overwrite=True,
+            num_processes_preprocessing=1,
+            num_processes_segmentation_export=1,
+        )
+        seconds = time.perf_counter() - t0
+        for extra in ("dataset.json", "plans.json", "predict_from_raw_data_args.json"):
+            (tmp / extra).unlink(missing_ok=True)
+        n = len([p for p in tmp.iterdir() if not p.name.startswith(".")])
+        _replace_dir(tmp, out)
+        info = self.markers.set(key, {"seconds_per_case": seconds / max(n, 1), "cases": n})
+        return out, info["seconds_per_case"]
+
+    def repair(self, folder: Path, name: str, stage1: Path, model_dir: Path | None) -> tuple[Path, float]:
+        """Repair every case of ``stage1``; cases whose stage 1 found no vessel are copied unchanged."""
+        key = f"repair:{folder.name}:{name}"
+        out = self.work / "predictions" / folder.name / name
+        done = self.markers.get(key)
+        if done is not None:
+            return out, done["seconds_per_case"]
+        import numpy as np
+
+        from nnunetv2_cta.io import read_image, strip_volume_ending
+        from nnunetv2_cta.labels import VESSEL_LABELS
+        from nnunetv2_cta.postprocessing.repair import repair_folder
+
+        self._count("repair")
+        tmp = out.with_name(f".tmp_{out.name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        todo = tmp.with_name(f".todo_{out.name}")
+        shutil.rmtree(todo, ignore_errors=True)
+        (todo / "segs").mkdir(parents=True)
+        (todo / "images").mkdir()
+        tmp.mkdir(parents=True)
+        files = sorted(p for p in stage1.iterdir() if not p.name.startswith("."))
+        n_repair = 0
+        for seg_file in files:
+            seg, _ = read_image(seg_file)
+            if np.isin(seg, VESSEL_LABELS).any():
+                case = strip_volume_ending(seg_file.name)
+                (todo / "segs" / seg_file.name).symlink_to(seg_file.resolve())
+                for img in self._images(folder).glob(f"{case}_[0-9][0-9][0-9][0-9].*"):
+                    (todo / "images" / img.name).symlink_to(img.resolve())
+                n_repair += 1
+            else:
+                logger.warning(
+                    "benchmark %s: %s has no vessel voxels; copied unrepaired", name, seg_file.name
+                )
+                shutil.copy2(seg_file, tmp / seg_file.name)
+        t0 = time.perf_counter()
+        records: list[dict] = []
+        if n_repair:
+            records = repair_folder(
+                todo / "images",
+                todo / "segs",
+                tmp,
+                model_dir=model_dir,
+                baseline=model_dir is None,
+                folds=(self.budget.fold,),
+                device=self.budget.device,
+                overwrite=True,
+            )
+        seconds = time.perf_counter() - t0
+        shutil.rmtree(todo)
+        _replace_dir(tmp, out)
+        info = self.markers.set(
+            key,
+            {
+                "seconds_per_case": seconds / max(len(files), 1),
+                "gaps_repaired": {r["case"]: r["num_gaps"] for r in records},
+            },
+        )
+        return out, info["seconds_per_case"]
+
+    def classic(self, folder: Path, modality: str) -> tuple[Path, float]:
+        key = f"classic:{folder.name}"
+        out = self.work / "predictions" / folder.name / "classic"
+        done = self.markers.get(key)
+        if done is not None:
+            return out, done["seconds_per_case"]
+        from nnunetv2_cta.benchmark.classic import classic_segment_folder
+
+        self._count("classic")
+        tmp = out.with_name(".tmp_classic")
+        shutil.rmtree(tmp, ignore_errors=True)
+        times = classic_segment_folder(self._images(folder), tmp, modality, progress=self.progress)
+        _replace_dir(tmp, out)
+        info = self.markers.set(key, {"seconds_per_case": sum(times.values()) / len(times)})
+        return out, info["seconds_per_case"]
+
+    def evaluate(self, folder: Path, method: str, predictions: Path) -> dict:
+        key = f"evaluate:{folder.name}:{method}"
+        summary_json = self.work / "evaluation" / folder.name / f"{method}.json"
+        if self.markers.get(key) is not None:
+            return json.loads(summary_json.read_text())
+        from nnunetv2_cta.evaluation import evaluate_folder
+
+        self._count("evaluate")
+        graphs = folder / "graphsTs"
+        summary = evaluate_folder(
+            folder / "labelsTs",
+            predictions,
+            summary_json,
+            graphs_dir=graphs if graphs.is_dir() else None,
+            num_processes=self.num_processes,
+            progress=self.progress,
+            overwrite=True,
+        )
+        self.markers.set(key, {"cases": summary["num_cases"]})
+        return summary
+
+    # ---- one (dataset, method) pair
+    def method(self, folder: Path, modality: str, method: MethodSpec) -> dict:
+        train_s: dict[str, float | None] = {}
+        if not method.trained:
+            pred, infer_s = self.classic(folder, modality)
+        else:
+            plans_id = self.plans(folder, method.planner)
+            trainer = self.budget.trainers[method.trainer_role]
+            model_dir, train_s["stage1"] = self.model(folder, trainer, plans_id, "3d_fullres")
+            pred, infer_s = self.predict(folder, f"stage1__{trainer}__{plans_id}", model_dir)
+            if method.repair is not None:
+                cgpm_dir = None
+                if method.repair == "cgpm":
+                    cgpm_trainer = self.budget.trainers["cgpm"]
+                    cgpm_dir, train_s["cgpm"] = self.model(folder, cgpm_trainer, plans_id, "3d_cgpm")
+                pred, repair_s = self.repair(folder, method.name, pred, cgpm_dir)
+                infer_s += repair_s
+        summary = self.evaluate(folder, method.name, pred)
+        return {
+            "summary": summary,
+            "train_s_per_epoch": train_s,
+            "infer_s_per_case": infer_s,
+            "predictions": str(pred),
+        }
+
+
+def run_benchmark(
+    work_dir: str | os.PathLike,
+    budget: str,
+    *,
+    methods: list[str] | tuple[str, ...] | None = None,
+    datasets: list[str] | tuple[str, ...] | None = None,
+    dataset: str | int | None = None,
+    no_train: bool = False,
+    results_dir: str | os.PathLike | None = None,
+    num_processes: int = 2,
+    progress: bool = True,
+) -> dict:
+    """Run (or resume) the benchmark ``budget`` in ``work_dir`` and write the results tables and plots.
+
+    Args:
+        work_dir: work folder (layout in the module docstring); re-running with the same folder resumes.
+        budget: ``tiny``, ``cpu-small`` or ``gpu`` (:data:`~nnunetv2_cta.benchmark.definition.BUDGETS`).
+        methods / datasets: restrict to these method / phantom dataset names (default: all of the budget).
+        dataset: a user dataset (nnU-Net id or ``DatasetXXX_Name`` in ``$nnUNet_raw``) instead of the phantoms.
+        no_train: never train; a missing trained model is an error.
+        results_dir: where results.csv/.json/.md, plots and machine.json go (default ``<work>/results``).
+        num_processes: worker processes for evaluation.
+        progress: tqdm progress bars.
+
+    Returns:
+        ``{"budget": ..., "rows": [...], "files": {...}, "calls": {step kind: count}}`` (rows: see report.py).
+
+    Raises:
+        ConfigurationError: unknown budget/method/dataset name, a CUDA budget without CUDA, a missing model
+            with ``no_train``.
+        DatasetFormatError: a user dataset outside our label scheme, without held-out cases or with too few cases.
+
+    Side effect: ``nnUNet_raw`` / ``nnUNet_preprocessed`` / ``nnUNet_results`` / ``nnUNet_extTrainer`` of this
+    process point into ``work_dir`` afterwards (nnU-Net reads them from the environment).
+    """
+    spec = get_budget(budget)
+    if int(num_processes) < 1:
+        raise ConfigurationError(f"num_processes must be >= 1, got {num_processes!r}")
+    pairs = select_runs(spec, methods, datasets, user_dataset=dataset is not None)
+    user_folder = None
+    if dataset is not None:
+        user_folder = _resolve_user_dataset(dataset)
+        _check_user_dataset(user_folder)
+    if spec.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigurationError(
+                f"budget {spec.name!r} needs a CUDA GPU; torch sees none (use cpu-small)"
+            )
+
+    work = Path(work_dir).resolve()
+    for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        (work / var).mkdir(parents=True, exist_ok=True)
+        os.environ[var] = str(work / var)
+    from nnunetv2_cta.environment import ensure_ext_trainer_in_environ
+
+    ensure_ext_trainer_in_environ()
+    os.environ.setdefault("nnUNet_n_proc_DA", str(max(1, min(2, num_processes))))
+    os.environ.setdefault("nnUNet_def_n_proc", str(num_processes))
+    import torch
+
+    if spec.device == "cpu":
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+    run = _Run(work, spec, no_train=no_train, num_processes=int(num_processes), progress=progress)
+    if no_train:  # fail before doing anything when a model is missing
+        for ds, method in pairs:
+            folder = _dataset_folder(run.raw, ds, user_folder.name if user_folder else None)
+            needed = []
+            if method.trained:
+                plans_id = (
+                    f"nnUNetCTAPlans_{spec.plans_preset}"
+                    if method.planner == "cta"
+                    else STOCK_PLANS[method.planner]
+                )
+                needed.append((spec.trainers[method.trainer_role], plans_id, "3d_fullres"))
+                if method.repair == "cgpm":
+                    needed.append((spec.trainers["cgpm"], plans_id, "3d_cgpm"))
+            for trainer, plans_id, conf in needed:
+                ckpt = _model_dir(run.results, folder.name, trainer, plans_id, conf) / f"fold_{spec.fold}"
+                if not (ckpt / "checkpoint_final.pth").is_file():
+                    raise ConfigurationError(
+                        f"--no-train: method {method.name!r} on {folder.name!r} needs a trained model at "
+                        f"{str(ckpt / 'checkpoint_final.pth')!r}; run without --no-train first"
+                    )
+
+    outcomes = []
+    t_start = time.perf_counter()
+    for ds, method in pairs:
+        folder = run.dataset(ds, user_folder)
+        name = ds.name if ds is not None else USER_DATASET
+        modality = ds.modality if ds is not None else "cta"
+        logger.info("benchmark: %s / %s", name, method.name)
+        outcome = run.method(folder, modality, method)
+        outcome.update(dataset=name, method=method.name)
+        outcomes.append(outcome)
+
+    from nnunetv2_cta.benchmark.report import write_results
+
+    results = Path(results_dir) if results_dir is not None else work / "results"
+    files = write_results(
+        outcomes,
+        results,
+        budget=spec,
+        user_dataset=user_folder.name if user_folder else None,
+        wall_s=time.perf_counter() - t_start,
+    )
+    return {"budget": spec.name, "rows": files.pop("rows"), "files": files, "calls": dict(run.calls)}

@@ -1,0 +1,19 @@
+"""Shared helpers of the benchmark tests.
+
+``run_benchmark`` points ``nnUNet_raw`` / ``nnUNet_preprocessed`` / ``nnUNet_results`` / ``nnUNet_extTrainer`` of
+the process at its work folder; the ``keep_nnunet_env`` fixture restores the session's values afterwards.
+User datasets written by these tests use nnU-Net ids 970-979.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture
+def keep_nnunet_env(monkeypatch):
+    for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_extTrainer"):
+        monkeypatch.setenv(var, os.environ.get(var, "unset"))
+    yield

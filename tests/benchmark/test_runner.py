@@ -1,0 +1,107 @@
+"""run_benchmark end to end on the tiny budget (classic + cta, one held-out case), resuming, and the training step."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nnunetv2_cta.benchmark.definition import get_budget
+from nnunetv2_cta.benchmark.runner import _Run, run_benchmark
+
+
+def _mtimes(folder):
+    return {p.name: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_classic_only_run_resumes_without_redoing_anything(tmp_path, keep_nnunet_env):
+    work = tmp_path / "work"
+    first = run_benchmark(
+        work, "tiny", methods=["classic"], datasets=["phantom_ncct"], num_processes=1, progress=False
+    )
+    assert first["calls"] == {"dataset": 1, "classic": 1, "evaluate": 1}
+    predictions = work / "predictions" / "Dataset972_PhantomNCCT" / "classic"
+    before = _mtimes(predictions) | _mtimes(work / "nnUNet_raw") | _mtimes(work / "evaluation")
+    second = run_benchmark(
+        work, "tiny", methods=["classic"], datasets=["phantom_ncct"], num_processes=1, progress=False
+    )
+    assert second["calls"] == {}
+    assert (_mtimes(predictions) | _mtimes(work / "nnUNet_raw") | _mtimes(work / "evaluation")) == before
+    assert second["rows"] == first["rows"]
+    # an evaluation whose marker is gone (interrupted after writing) is redone, nothing before it
+    (work / "markers" / "evaluate--Dataset972_PhantomNCCT--classic.json").unlink()
+    third = run_benchmark(
+        work, "tiny", methods=["classic"], datasets=["phantom_ncct"], num_processes=1, progress=False
+    )
+    assert third["calls"] == {"evaluate": 1}
+
+
+def test_unfinished_training_resumes_from_checkpoint_latest(tmp_path, monkeypatch):
+    import nnunetv2.run.run_training as rt
+    import torch
+
+    calls = []
+
+    def fake_run_training(dataset, configuration, fold, **kwargs):
+        calls.append(kwargs)
+        fold_dir = (
+            tmp_path
+            / "nnUNet_results"
+            / dataset
+            / f"{kwargs['trainer_class_name']}__{kwargs['plans_identifier']}__{configuration}"
+            / f"fold_{fold}"
+        )
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        logging = {"epoch_start_timestamps": [0.0, 10.0], "epoch_end_timestamps": [4.0, 16.0]}
+        torch.save({"logging": logging}, fold_dir / "checkpoint_final.pth")
+
+    monkeypatch.setattr(rt, "run_training", fake_run_training)
+    run = _Run(tmp_path, get_budget("tiny"), no_train=False, num_processes=1, progress=False)
+    folder = tmp_path / "nnUNet_raw" / "Dataset971_PhantomCTA"
+    fold_dir = tmp_path / "nnUNet_results" / folder.name / "T__P__3d_fullres" / "fold_0"
+    fold_dir.mkdir(parents=True)
+    (fold_dir / "checkpoint_latest.pth").write_bytes(b"")
+    model_dir, seconds = run.model(folder, "T", "P", "3d_fullres")
+    assert calls[0]["continue_training"] is True
+    assert seconds == pytest.approx(5.0)  # mean of 4 s and 6 s
+    assert model_dir == fold_dir.parent
+    assert run.model(folder, "T", "P", "3d_fullres") == (model_dir, pytest.approx(5.0))
+    assert len(calls) == 1 and run.calls == {"train": 1}
+
+
+def test_two_methods_one_case_end_to_end(tmp_path, keep_nnunet_env):
+    work, results = tmp_path / "work", tmp_path / "results"
+    out = run_benchmark(
+        work, "tiny", methods=["classic", "cta"], datasets=["phantom_cta"], results_dir=results,
+        num_processes=1, progress=False,
+    )  # fmt: skip
+    assert out["calls"] == {"dataset": 1, "plan": 1, "train": 1, "predict": 1, "evaluate": 2, "classic": 1}
+    rows = {(r["method"], r["region"]): r for r in out["rows"]}
+    assert set(rows) == {
+        (m, r) for m in ("cta", "classic") for r in ("vessels", "bone", "aorta", "carotid", "intracranial")
+    }
+    for row in out["rows"]:
+        assert row["n_cases"] == 1
+        for metric in ("dice", "cldice", "recall", "vscore", "betti0_error", "breaks", "hd95_mm"):
+            if row["region"] != "bone" or metric in ("dice", "recall", "betti0_error", "hd95_mm"):
+                assert row[f"{metric}_std"] == 0.0  # one case
+                assert row[f"{metric}_min"] == row[f"{metric}_mean"] == row[f"{metric}_max"]
+    assert rows[("cta", "bone")]["train_s_per_epoch"] > 0
+    assert rows[("classic", "bone")]["train_s_per_epoch"] is None
+    assert rows[("classic", "bone")]["dice_mean"] > 0.85
+    for name in ("results.csv", "results.json", "results.md", "machine.json", "plot_phantom_cta.png"):
+        assert (results / name).is_file(), name
+    md = (results / "results.md").read_text()
+    assert "| phantom_cta | cta | 1 |" in md and "![plot_phantom_cta.png](plot_phantom_cta.png)" in md
+    machine = json.loads((results / "machine.json").read_text())
+    assert machine["cores"] >= 1 and machine["nnunetv2"].startswith("2.8")
+    csv_header = (results / "results.csv").read_text().splitlines()[0].split(",")
+    assert csv_header[:4] == ["dataset", "method", "region", "n_cases"] and "hd95_mm_max" in csv_header
+
+    # --no-train on the finished work folder: nothing is redone, the tables are rewritten
+    again = run_benchmark(
+        work, "tiny", methods=["cta"], datasets=["phantom_cta"], no_train=True, results_dir=results,
+        num_processes=1, progress=False,
+    )  # fmt: skip
+    assert again["calls"] == {}
+    assert [r["method"] for r in again["rows"]] == ["cta"] * 5
