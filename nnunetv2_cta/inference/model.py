@@ -92,6 +92,28 @@ def logits_to_labels(
     return out
 
 
+def check_model_labels(model_dir: Path) -> None:
+    """Refuse a model whose dataset.json labels are not this project's scheme (names, values, region order)."""
+    import json
+
+    dataset_json = json.loads((model_dir / "dataset.json").read_text())
+    labels = dataset_json.get("labels", {})
+    for name, value in labels.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        if name in LABELS and list(values) != [LABELS[name]]:
+            raise ConfigurationError(
+                f"model {str(model_dir)!r}: label {name!r} is {value!r}, our scheme has {LABELS[name]}"
+            )
+    order = dataset_json.get("regions_class_order")
+    outputs = set(order) if order else {v for v in labels.values() if isinstance(v, int)}
+    unknown = sorted(int(v) for v in outputs - set(LABELS.values()))
+    if unknown or not set(LABELS) - {"background"} <= set(labels):
+        raise ConfigurationError(
+            f"model {str(model_dir)!r} predicts labels {sorted(labels)} (values {sorted(outputs)}); "
+            f"expected this project's scheme {LABELS} (see nnunetv2_cta.labels)"
+        )
+
+
 class StageModel:
     """One trained model folder (``<Trainer>__<Plans>__<configuration>``), loaded once, run per case.
 
@@ -143,6 +165,7 @@ class StageModel:
                 raise ConfigurationError(
                     f"model folder {str(self.model_dir)!r} has no fold_*/{checkpoint}: is the training finished?"
                 )
+        check_model_labels(self.model_dir)  # before nnU-Net builds the network: a foreign model fails clearly
         ensure_ext_trainer_in_environ()  # the checkpoint names our trainer class; nnU-Net must find it
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
@@ -164,10 +187,14 @@ class StageModel:
             )
         except FileNotFoundError as err:
             raise ConfigurationError(f"model folder {str(self.model_dir)!r}: {err}") from err
+        except RuntimeError as err:  # state-dict mismatch: plans/dataset.json edited or from another training
+            first = str(err).strip().splitlines()[0]
+            raise ConfigurationError(
+                f"model folder {str(self.model_dir)!r}: the checkpoint does not fit its plans.json/dataset.json ({first})"
+            ) from err
         self.folds = tuple(folds)
         self.checkpoint = checkpoint
         self.label_manager = self.predictor.label_manager
-        self._check_labels()
 
     # ---- description ---------------------------------------------------------------------------------
     @property
@@ -207,22 +234,6 @@ class StageModel:
             "patch_size": [int(s) for s in self.predictor.configuration_manager.patch_size],
             "mirroring": bool(self.predictor.use_mirroring and self.predictor.allowed_mirroring_axes),
         }
-
-    def _check_labels(self) -> None:
-        labels = self.dataset_json.get("labels", {})
-        for name, value in labels.items():
-            values = value if isinstance(value, list | tuple) else [value]
-            if name in LABELS and list(values) != [LABELS[name]]:
-                raise ConfigurationError(
-                    f"model {str(self.model_dir)!r}: label {name!r} is {value!r}, our scheme has {LABELS[name]}"
-                )
-        outputs = set(self.label_manager.regions_class_order or self.label_manager.all_labels)
-        unknown = sorted(int(v) for v in outputs - set(LABELS.values()))
-        if unknown or not set(LABELS) - {"background"} <= set(labels):
-            raise ConfigurationError(
-                f"model {str(self.model_dir)!r} predicts labels {sorted(labels)} / values {sorted(outputs)}; "
-                f"expected this project's scheme {LABELS} (see nnunetv2_cta.labels)"
-            )
 
     # ---- prediction ----------------------------------------------------------------------------------
     def predict(

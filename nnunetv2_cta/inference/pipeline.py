@@ -26,6 +26,7 @@ import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -263,7 +264,7 @@ def predict(
             continue
         line = (
             f"{case.case}: ok in {record['timings_s']['total']:.1f} s; vessels "
-            f"{record['vessel_volumes_ml']['vessels']:.1f} mL; {len(record['repaired_gaps'])} gap(s) repaired "
+            f"{record['volumes_ml']['vessels']:.1f} mL; {len(record['repaired_gaps'])} gap(s) repaired "
             f"({repair}); {len(record['suspected_breaks'])} suspected break(s)"
         )
         if record["outputs"].get("report"):
@@ -355,6 +356,24 @@ def _predict_case(
         )
     case_dir = out / "cases" / case.case
     outputs: dict[str, object] = {}
+    stage1_model = context["models"]["stage1"]
+    record = {
+        "case": case.case,
+        "status": "ok",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": case.source,
+        "input": _geometry_dict(ct.shape, geometry),
+        "model": f"{stage1_model['trainer']} / {stage1_model['plans']} / {stage1_model['configuration']} "
+        f"(folds {stage1_model['folds']}); repair: {repair}",
+        **context,
+        "timings_s": clock.seconds,
+        "peak_rss_gb": clock.peak_gb,
+        "repaired_gaps": [g.to_dict() for g in gaps],
+        "cleanup": cleanup.to_dict(),
+        "volumes_ml": volumes_ml(seg, spacing),
+        "outputs": outputs,
+        "notes": _notes(repair, settings, cleanup),
+    }
     with clock.step("outputs"):
         case_dir.mkdir(parents=True, exist_ok=True)
         labels_path = write_image(out / "labels" / f"{case.case}.nii.gz", seg, geometry)
@@ -362,48 +381,44 @@ def _predict_case(
         if settings.keep_stage1:
             s1 = write_image(out / "stage1" / f"{case.case}.nii.gz", stage1_seg, geometry)
             outputs["stage1"] = os.path.relpath(s1, case_dir)
-        suspected = _suspected_breaks(seg, geometry)
-        images: dict[str, str] = {}
+        from nnunetv2_cta.reconstruction import suspected_breaks
+
+        record["suspected_breaks"] = suspected_breaks(seg, geometry.spacing, geometry=geometry)
+        images: dict[str, Path] = {}
         if settings.reconstructions:
             from nnunetv2_cta.reconstruction import reconstruct_case
 
-            recon = reconstruct_case(ct, seg, geometry, case_dir, case.case, progress=False)
+            recon = reconstruct_case(ct, seg, geometry, case_dir, case.case, record=record)
             bone_free = np.clip(np.rint(recon["bone_free"]), -32768, 32767).astype(np.int16)
+            del recon["bone_free"]
             bf_path = write_image(out / "bone_free" / f"{case.case}.nii.gz", bone_free, geometry)
             outputs["bone_free"] = os.path.relpath(bf_path, case_dir)
-            images = {name: os.path.relpath(p, case_dir) for name, p in recon["images"].items()}
-            outputs["images"] = images
-            outputs["centerline_paths_mm"] = recon.get("paths", {})
+            images = {name: Path(p) for name, p in recon["images"].items()}
+            outputs["images"] = {name: os.path.relpath(p, case_dir) for name, p in images.items()}
     clock.seconds["total"] = round(time.perf_counter() - t_start, 3)
-    record = {
-        "case": case.case,
-        "status": "ok",
-        "source": case.source,
-        "input": _geometry_dict(ct.shape, geometry),
-        **context,
-        "timings_s": clock.seconds,
-        "peak_rss_gb": clock.peak_gb,
-        "repaired_gaps": [g.to_dict() for g in gaps],
-        "cleanup": cleanup.to_dict(),
-        "suspected_breaks": suspected,
-        "vessel_volumes_ml": volumes_ml(seg, spacing),
-        "outputs": outputs,
-    }
     if settings.reconstructions:
         from nnunetv2_cta.reconstruction import write_report
 
-        t0 = time.perf_counter()
         report = write_report(case_dir / "report.html", record, images)
         record["outputs"]["report"] = os.path.relpath(report, case_dir)
-        record["timings_s"]["report"] = round(time.perf_counter() - t0, 3)
     _write_json(case_dir / "record.json", record)  # last: a record means the case is complete
     return record
 
 
-def _suspected_breaks(labels: np.ndarray, geometry: Geometry) -> list[dict]:
-    from nnunetv2_cta.reconstruction import suspected_breaks
-
-    return suspected_breaks(labels, geometry.spacing, geometry=geometry)
+def _notes(repair: str, settings: PredictSettings, cleanup) -> list[str]:
+    notes = []
+    if repair == "baseline":
+        notes.append("Gaps were bridged by the classic baseline (no CGPM model given): check every bridge.")
+    elif repair == "none":
+        notes.append("No break repair was run.")
+    if settings.fast:
+        notes.append("Fast mode: no test-time mirroring and a coarser sliding window.")
+    if cleanup.vessel_specks:
+        notes.append(
+            f"Clean-up removed {cleanup.vessel_specks} isolated vessel speck(s) "
+            f"(< {settings.min_vessel_mm3:g} mm3 and < {settings.min_branch_mm:g} mm long)."
+        )
+    return notes
 
 
 def _geometry_dict(shape: Sequence[int], geometry: Geometry) -> dict:

@@ -93,11 +93,22 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
                 "predicted_next_stage",
                 configuration,
             )
-        have_predicted = predicted is not None and os.path.isdir(predicted)
+        missing = self._missing_predictions(predicted)
+        have_predicted = predicted is not None and not missing
         if self.previous_stage_source == "predicted" and not have_predicted:
+            what = (
+                f"are missing for {len(missing)} training case(s), e.g. {sorted(missing)[:3]}"
+                if predicted is not None and os.path.isdir(predicted)
+                else "do not exist"
+            )
             raise ConfigurationError(
-                f"previous_stage_source='predicted' but no first-stage predictions at {predicted!r}; run the first "
-                "stage's 5-fold training (its validation writes them) or use the simulated source"
+                f"previous_stage_source='predicted' but the first-stage predictions at {predicted!r} {what}; run "
+                "all 5 folds of the first stage (each fold's validation writes its cases) or use the simulated source"
+            )
+        if missing and predicted is not None and os.path.isdir(predicted):
+            self.print_to_log_file(
+                f"CGPM: {predicted} lacks out-of-fold predictions for {len(missing)} training case(s) (first stage "
+                "not trained on all 5 folds); falling back to simulated breaks"
             )
         if self.previous_stage_source == "simulated" or not have_predicted:
             self.simulate_previous_stage = True
@@ -112,6 +123,22 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
         else:
             self.folder_with_segs_from_previous_stage = predicted
             self.print_to_log_file(f"CGPM: first-stage input from out-of-fold predictions in {predicted}")
+
+    def _missing_predictions(self, folder: str | None) -> set[str]:
+        """Training cases without an out-of-fold first-stage prediction in ``folder`` (all when it is absent)."""
+        from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+
+        if folder is None or not os.path.isdir(self.preprocessed_dataset_folder):
+            return {"<no first-stage folder>"}
+        identifiers = set(
+            infer_dataset_class(self.preprocessed_dataset_folder).get_identifiers(
+                self.preprocessed_dataset_folder
+            )
+        )
+        if not os.path.isdir(folder):
+            return identifiers
+        present = {name.split(".")[0] for name in os.listdir(folder)}
+        return identifiers - present
 
     # ---- simulated first stage ------------------------------------------------------------------------
     def write_simulated_previous_stage(self) -> None:

@@ -24,7 +24,7 @@ def _train(dataset_id: int, configuration: str, trainer: str, plans: str) -> Non
 
 @pytest.fixture(scope="module")
 def trained_models(nnunet_dirs) -> dict:
-    """Dataset 990: 4 + 1 tiny phantom CTA cases (regions), ``cpu`` plans, stage 1 and CGPM trained 2 x 4 its.
+    """Dataset 990: 5 + 1 tiny phantom CTA cases (regions), ``cpu`` plans, stage 1 and CGPM trained 2 x 4 its.
 
     The weights are meaningless (8 iterations); the tests check plumbing, geometry and file contracts.
     """
@@ -34,7 +34,7 @@ def trained_models(nnunet_dirs) -> dict:
 
     ensure_ext_trainer_in_environ()
     raw = write_dataset(
-        cases=4, test_cases=1, dataset_id=990, name="PredictTiny", preset="tiny", regions=True
+        cases=5, test_cases=1, dataset_id=990, name="PredictTiny", preset="tiny", regions=True
     )
     plan_dataset(990, preset="cpu", num_processes=1, cgpm_first_stage_trainer="nnUNetTrainerCTA_Base_tiny")
     _train(990, "3d_fullres", "nnUNetTrainerCTA_Base_tiny", "nnUNetCTAPlans_cpu")
@@ -44,6 +44,6 @@ def trained_models(nnunet_dirs) -> dict:
         "raw": raw,
         "stage1": results / "nnUNetTrainerCTA_Base_tiny__nnUNetCTAPlans_cpu__3d_fullres",
         "cgpm": results / "nnUNetTrainerCTA_CGPM_tiny__nnUNetCTAPlans_cpu__3d_cgpm",
-        "image": raw / "imagesTs" / "PredictTiny_0004_0000.nii.gz",
-        "label": raw / "labelsTs" / "PredictTiny_0004.nii.gz",
+        "image": raw / "imagesTs" / "PredictTiny_0005_0000.nii.gz",
+        "label": raw / "labelsTs" / "PredictTiny_0005.nii.gz",
     }
