@@ -6,6 +6,12 @@ No trained first stage is used: stage 1 is SIMULATED by cutting the ground truth
 repaired voxels placed on ground-truth bone (false bridges into bone).
 
     python benchmarks/cgpm_repair.py --cases 4 --breaks 3 [--model RESULTS/<Trainer>__<Plans>__3d_cgpm]
+    python benchmarks/cgpm_repair.py --topcow ../shared/data/real/topcow --breaks 3 [--model ...]
+
+``--topcow DIR``: instead of phantom anatomy, the real Circle-of-Willis label maps ``topcow_ct_roi_*.nii.gz``
+(TopCoW challenge test fixtures, 0.42-0.55 mm) are merged into one vessel mask (label 4), rendered into a CTA
+by ``render_from_vessel_mask`` and cut the same way (real vessel geometry, synthetic image); no V-score
+(no graph).
 """
 
 from __future__ import annotations
@@ -33,13 +39,27 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--preset", default="tiny")
     ap.add_argument("--model", default=None, help="trained CGPM results folder (optional)")
+    ap.add_argument("--topcow", default=None, help="folder with topcow_ct_roi_*.nii.gz (real CoW label maps)")
     args = ap.parse_args()
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cpus")
     rows: dict[str, list[dict]] = {"stage1": [], "baseline": [], "cgpm": []}
     timing = {"baseline": 0.0, "cgpm": 0.0}
     tmp = Path(tempfile.mkdtemp(prefix="cgpm_bench_"))
-    for i in range(args.cases):
-        case = render_case(generate_anatomy(args.seed * 1000 + i, preset=args.preset), "cta")
+    sources = list(range(args.cases))
+    if args.topcow:
+        sources = sorted(Path(args.topcow).glob("topcow_ct_roi_*.nii.gz"))
+        if not sources:
+            raise SystemExit(f"no topcow_ct_roi_*.nii.gz in {args.topcow}")
+    for i, source in enumerate(sources):
+        if args.topcow:
+            from nnunetv2_cta.io import read_image
+            from nnunetv2_cta.phantom import render_from_vessel_mask
+
+            mask, geometry = read_image(source)
+            case = render_from_vessel_mask(mask > 0, geometry, seed=i)
+            print(f"{source.name}: {mask.shape} voxels at {np.round(geometry.spacing, 2).tolist()} mm")
+        else:
+            case = render_case(generate_anatomy(args.seed * 1000 + i, preset=args.preset), "cta")
         gt, ct, g = case.labels, case.image, case.geometry
         vessel = gt >= 2
         broken, events = simulate_breaks(
@@ -64,7 +84,8 @@ def main() -> None:
 
             outs["cgpm"] = read_image(tmp / f"out{i}" / f"{name}.nii.gz")[0]
         for key, pred in outs.items():
-            res = evaluate_case(gt, pred, g, regions={"vessels": (2, 3, 4)}, graph=case.graph, case=f"c{i}")
+            graph = case.graph if case.graph and case.graph.get("segments") else None
+            res = evaluate_case(gt, pred, g, regions={"vessels": (2, 3, 4)}, graph=graph, case=f"c{i}")
             m = res["metrics"]["vessels"]
             added = (pred != stage1) & (pred > 0)
             rows[key].append(
