@@ -171,7 +171,9 @@ def render_cpr(
     width = lateral.shape[1] * step
     aspect = length / max(width, 1e-6)
     fig_h = height_px / 100.0
-    panel_w = max(fig_h * 0.85 / aspect, 0.6)
+    # a short path (shorter than the panel is wide) gets a short figure, not a metres-wide one
+    panel_w = min(max(fig_h * 0.85 / aspect, 0.6), 3.0)
+    fig_h = min(fig_h, max(2.5, panel_w * aspect / 0.85 + 0.8))
     fig = Figure(figsize=(2 * panel_w + 1.6, fig_h), dpi=100, facecolor="white")
     extent = (-width / 2, width / 2, 0.0, length)  # y axis: mm from the proximal end, distal at the top
     axes = fig.subplots(1, 2, sharey=True)

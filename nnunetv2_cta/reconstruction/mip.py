@@ -67,6 +67,7 @@ def render_mips(
     *,
     window: tuple[float, float] | str | None = DEFAULT_WINDOW,
     views: tuple[str, ...] = MIP_VIEWS,
+    min_side_px: int = 384,
 ) -> dict[str, Path]:
     """Write one grey-scale MIP PNG per view: ``<out_dir>/<case>_mip_<view>.png``.
 
@@ -78,6 +79,9 @@ def render_mips(
         window: display window ``(lo, hi)`` in HU (default -100..600), or ``"auto"``/``None`` for
             :func:`auto_window` per view (useful for non-HU data such as a DSA).
         views: any of ``"anterior"``, ``"lateral"``, ``"axial"`` (table in the module docstring).
+        min_side_px: an image whose longer side is shorter is enlarged by a whole factor (pixel
+            replication, so the aspect ratio and the pixels stay exact): a 94 x 81 head crop is unreadable
+            at its native size. ``0`` keeps the native size.
 
     Returns:
         ``{view: path}`` of the written PNGs (atomic writes).
@@ -96,6 +100,9 @@ def render_mips(
     for view in views:
         image, _ = mip_image(volume, spacing, view)
         win = auto_window(image) if fixed is None else fixed
+        if 0 < max(image.shape) < min_side_px:
+            factor = -(-min_side_px // max(image.shape))
+            image = np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
         out[view] = save_grey_png(Path(out_dir) / f"{case}_mip_{view}.png", image, win)
         logger.debug("MIP %s written to %s (window %s)", view, out[view], win)
     return out

@@ -25,6 +25,10 @@ CPR_TITLES = {
 }
 
 
+#: shorter paths get no CPR: a few millimetres of "carotid" in a head crop is a fragment, not an artery to read
+MIN_CPR_MM = 20.0
+
+
 def reconstruct_case(
     ct: np.ndarray,
     labels: np.ndarray,
@@ -92,6 +96,11 @@ def reconstruct_case(
     lengths: dict[str, float] = {}
     for name, path_zyx in paths.items():
         lengths[name] = round(path_length_mm(path_zyx, spacing), 1)
+        if lengths[name] < MIN_CPR_MM:
+            logger.info(
+                "%s: %s path is %.1f mm long (< %g mm); no CPR", case, name, lengths[name], MIN_CPR_MM
+            )
+            continue
         images[f"cpr_{name}"] = render_cpr(
             bone_free,
             path_zyx,

@@ -47,7 +47,7 @@ def test_mip_orientation_radiological():
 def test_render_mips_writes_windowed_pngs(tmp_path):
     vol, spacing = _point_volume()
     vol[0, 0, 0] = 250.0  # middle of the default window (-100, 600)
-    paths = render_mips(vol, spacing, tmp_path / "mips", "c1")
+    paths = render_mips(vol, spacing, tmp_path / "mips", "c1", min_side_px=0)
     assert set(paths) == {"anterior", "lateral", "axial"}
     assert paths["anterior"].name == "c1_mip_anterior.png"
     png = mpimg.imread(paths["anterior"])
@@ -55,6 +55,10 @@ def test_render_mips_writes_windowed_pngs(tmp_path):
     assert png[..., 0].min() == 0.0 and png[..., 0].max() == 1.0
     assert abs(png[19, 0, 0] - 0.5) < 0.01  # z 0 -> bottom row, x 0 -> left column: 250 HU -> mid grey
     assert not list((tmp_path / "mips").glob(".tmp_*"))
+    # a small image is enlarged by a whole factor: 20 px -> ceil(384 / 20) = 20 -> 400 px, pixels replicated
+    big = mpimg.imread(render_mips(vol, spacing, tmp_path / "big", "c1", views=("anterior",))["anterior"])
+    assert big.shape[:2] == (400, 400)
+    np.testing.assert_array_equal(big, np.repeat(np.repeat(png, 20, axis=0), 20, axis=1))
     auto = render_mips(vol, spacing, tmp_path, "c2", window="auto", views=("axial",))
     assert list(auto) == ["axial"]
 
