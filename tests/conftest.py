@@ -3,7 +3,8 @@
 ``pytest_configure`` points ``nnUNet_raw`` / ``nnUNet_preprocessed`` / ``nnUNet_results`` at a fresh session
 folder before any test runs, so the suite never touches a user's real nnU-Net folders (nnU-Net 2.8 reads
 them from the environment when used, subprocesses inherit them). Tests that need nnU-Net pick distinct
-dataset ids: planners/commands 950-969, phantom 900-909, trainers 910-929, conversion 930-949.
+dataset ids: planners/commands 950-969, phantom 900-909, trainers 910-929, conversion 930-949, CGPM 970-979,
+benchmark 980-989, inference 990-994, demo 999.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``run_benchmark`` points ``nnUNet_raw`` / ``nnUNet_preprocessed`` / ``nnUNet_results`` / ``nnUNet_extTrainer`` of
 the process at its work folder; the ``keep_nnunet_env`` fixture restores the session's values afterwards.
-User datasets written by these tests use nnU-Net ids 970-979.
+User datasets written by these tests use nnU-Net ids 980-989 (the phantom datasets of a run live in its own work folder).
 """
 
 from __future__ import annotations

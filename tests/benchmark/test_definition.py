@@ -113,27 +113,27 @@ def test_num_processes_must_be_positive(tmp_path, keep_nnunet_env):
 
 def test_user_dataset_errors(tmp_path, keep_nnunet_env, synthetic_dataset_factory, nnunet_dirs):
     work = tmp_path / "work"
-    with pytest.raises(ConfigurationError, match=r"dataset '979' is not in .*; found"):
-        run_benchmark(work, "tiny", dataset=979)
+    with pytest.raises(ConfigurationError, match=r"dataset '989' is not in .*; found"):
+        run_benchmark(work, "tiny", dataset=989)
 
-    folder = synthetic_dataset_factory(970, n_cases=5, test_cases=1)
+    folder = synthetic_dataset_factory(980, n_cases=5, test_cases=1)
     dj = json.loads((folder / "dataset.json").read_text())
     dj["labels"] = {"background": 0, "artery": 1}
     (folder / "dataset.json").write_text(json.dumps(dj))
     with pytest.raises(
         DatasetFormatError, match=r"labels must be our scheme .*got \{'background': 0, 'artery': 1\}"
     ):
-        run_benchmark(work, "tiny", dataset=970)
+        run_benchmark(work, "tiny", dataset=980)
 
-    synthetic_dataset_factory(971, n_cases=3, test_cases=1)
+    synthetic_dataset_factory(981, n_cases=3, test_cases=1)
     with pytest.raises(
         DatasetFormatError, match="has 3 training case\\(s\\); nnU-Net's 5-fold split needs at least 5"
     ):
-        run_benchmark(work, "tiny", dataset="Dataset971_Synthetic")
+        run_benchmark(work, "tiny", dataset="Dataset981_Synthetic")
 
-    folder = synthetic_dataset_factory(972, n_cases=5, test_cases=0)
+    folder = synthetic_dataset_factory(982, n_cases=5, test_cases=0)
     with pytest.raises(DatasetFormatError, match="has no imagesTs/"):
-        run_benchmark(work, "tiny", dataset=972)
+        run_benchmark(work, "tiny", dataset=982)
     assert not work.exists()
 
 
