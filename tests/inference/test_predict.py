@@ -168,3 +168,23 @@ def test_predict_bad_configuration(trained_models, tmp_path):
     with pytest.raises(ConfigurationError, match="expected this project's scheme"):
         predict(image, tmp_path / "o7", foreign, progress=False)
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 8))
+
+
+def test_predict_disk_full_fails_the_case_cleanly(trained_models, tmp_path, monkeypatch):
+    import errno
+
+    from nnunetv2_cta.inference import pipeline
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_image", full)
+    out = tmp_path / "out"
+    summary = predict(
+        trained_models["image"], out, trained_models["stage1"], settings=NO_RECON, progress=False
+    )
+    (case,) = summary["cases"]
+    assert case["status"] == "failed" and "No space left on device" in case["error"]
+    assert summary["failed"] == 1
+    assert not (out / "cases" / "PredictTiny_0005" / "record.json").exists()
+    assert not list(out.rglob("*.nii.gz"))
