@@ -48,6 +48,21 @@ def main() -> None:
     ap.add_argument("--slices", type=int, default=900, help="slices of the 0.5 mm clinical case")
     ap.add_argument("--stock-timeout", type=float, default=1800.0)
     ap.add_argument("--skip-stock", action="store_true")
+    ap.add_argument(
+        "--only-stock", action="store_true", help="skip our runs (rows from an earlier run are lost)"
+    )
+    ap.add_argument("--labels-only", action="store_true", help="skip our full run (reconstructions, repair)")
+    ap.add_argument(
+        "--keep-stock", action="store_true", help="compare with an earlier run's out_stock, do not rerun"
+    )
+    ap.add_argument(
+        "--model",
+        default=None,
+        help="trained stage-1 folder <Trainer>__<Plans>__<config> (default: train an 8-iteration cpu-preset model)",
+    )
+    ap.add_argument(
+        "--cgpm", default=None, help="trained CGPM folder for the full run (default: gap bridging)"
+    )
     args = ap.parse_args()
 
     work = Path(args.work).resolve()
@@ -72,7 +87,11 @@ def main() -> None:
 
     dataset = "Dataset880_PredictBench"
     model = work / "nnUNet_results" / dataset / "nnUNetTrainerCTA_Base_tiny__nnUNetCTAPlans_cpu__3d_fullres"
-    if not (model / "fold_0" / "checkpoint_final.pth").is_file():
+    if args.model:  # stock nnUNetv2_predict finds it through nnUNet_results = the folder above its dataset
+        model = Path(args.model).resolve()
+        dataset = model.parent.name
+        env["nnUNet_results"] = os.environ["nnUNet_results"] = str(model.parent.parent)
+    elif not (model / "fold_0" / "checkpoint_final.pth").is_file():
         write_dataset(
             work / "nnUNet_raw" / dataset,
             cases=5,
@@ -96,13 +115,15 @@ def main() -> None:
             device=torch.device("cpu"),
         )
     inputs = work / "input"
-    image = inputs / "clinical_0000.nii"
+    image = (
+        inputs / "clinical_0000.nii.gz"
+    )  # the dataset's file ending: stock nnUNetv2_predict ignores others
     if not image.is_file():
         t0 = time.perf_counter()
         case = render_case(
             generate_anatomy(4242, preset="clinical"), "cta", fov=(args.slices * 0.5, 256.0, 256.0)
         )
-        write_image(image, case.image, case.geometry, compress=False)
+        write_image(image, case.image, case.geometry)
         print(f"clinical phantom {case.image.shape} in {time.perf_counter() - t0:.0f} s")
         del case
     shape = None
@@ -115,10 +136,19 @@ def main() -> None:
 
     bin_dir = Path(sys.executable).parent
     rows = {}
+    # labels only: the same settings as the stock call (tile step 0.5, no mirroring) so the stage-1 outputs agree;
+    # the full run is the recommended CPU use (--fast: 0.75 tile step) with repair and reconstructions
     runs = (
         ("ours_labels_only", ["--repair", "none", "--keep-stage1", "--no-reconstructions"]),
-        ("ours_full", ["--repair", "baseline"]),
+        (
+            "ours_full",
+            [
+                "--fast",
+                *(["--cgpm", str(Path(args.cgpm).resolve())] if args.cgpm else ["--repair", "baseline"]),
+            ],
+        ),
     )
+    runs = () if args.only_stock else runs[:1] if args.labels_only else runs
     for name, extra in runs:
         out = work / f"out_{name}"
         shutil.rmtree(out, ignore_errors=True)
@@ -131,7 +161,6 @@ def main() -> None:
             str(out),
             "-m",
             str(model),
-            "--fast",
             *extra,
         ]
         rows[name] = run_timed(cmd, env, 3600)
@@ -141,48 +170,44 @@ def main() -> None:
             rows[name]["split_s"] = record["timings_s"]
             rows[name]["split_peak_gb"] = record["peak_rss_gb"]
         print(name, json.dumps({k: v for k, v in rows[name].items() if k != "tail"}), flush=True)
-    if not args.skip_stock:
-        out = work / "out_stock"
+    out = work / "out_stock"
+    if not args.skip_stock and not args.keep_stock:
         shutil.rmtree(out, ignore_errors=True)
-        cmd = [
-            str(bin_dir / "nnUNetv2_predict"),
-            "-i",
-            str(inputs),
-            "-o",
-            str(out),
-            "-d",
-            "880",
+        trainer, plans, configuration = model.name.split("__")
+        cmd = [str(bin_dir / "nnUNetv2_predict"), "-i", str(inputs), "-o", str(out), "-d", dataset[7:10]]
+        cmd += [
             "-c",
-            "3d_fullres",
+            configuration,
             "-tr",
-            "nnUNetTrainerCTA_Base_tiny",
+            trainer,
             "-p",
-            "nnUNetCTAPlans_cpu",
+            plans,
             "-f",
             "0",
             "-device",
             "cpu",
             "--disable_tta",
-            "-npp",
-            "1",
-            "-nps",
-            "1",
         ]
+        cmd += ["-npp", "1", "-nps", "1"]
         rows["stock_nnUNetv2_predict"] = run_timed(cmd, env, args.stock_timeout)
+        if not (out / "clinical.nii.gz").is_file():
+            rows["stock_nnUNetv2_predict"]["rc"] = f"no output ({rows['stock_nnUNetv2_predict']['rc']})"
         print("stock", json.dumps({k: v for k, v in rows["stock_nnUNetv2_predict"].items() if k != "tail"}))
-        stock, ours = out / "clinical.nii.gz", work / "out_ours_labels_only" / "stage1" / "clinical.nii.gz"
-        if ours.is_file() and stock.is_file():
-            from nnunetv2_cta.io import read_image
+    stock, ours = out / "clinical.nii.gz", work / "out_ours_labels_only" / "stage1" / "clinical.nii.gz"
+    if ours.is_file() and stock.is_file():
+        from nnunetv2_cta.io import read_image
 
-            a, _ = read_image(ours)
-            b, _ = read_image(stock)
-            rows["agreement_voxel_fraction"] = float(np.mean(a == b))
+        a, _ = read_image(ours)
+        b, _ = read_image(stock)
+        rows["agreement_voxel_fraction"] = float(np.mean(a == b))
     machine = {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "input_shape_zyx": list(shape),
         "spacing_mm": 0.5,
+        "model": str(model),
+        "cgpm": args.cgpm,
     }
     (work / "predict_speed.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
     print(json.dumps(machine))

@@ -131,7 +131,9 @@ def run_demo(
     t0 = time.perf_counter()
     from nnunetv2_cta.planners.plan import plan_dataset
 
-    plans_file = plan_dataset(DEMO_DATASET_ID, preset="cpu", num_processes=num_processes)
+    plans_file = plan_dataset(
+        DEMO_DATASET_ID, preset="cpu", num_processes=num_processes, cgpm_first_stage_trainer=settings.trainer
+    )
     step("plan", t0)
 
     t0 = time.perf_counter()

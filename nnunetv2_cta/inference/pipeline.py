@@ -59,6 +59,8 @@ class PredictSettings:
         min_vessel_mm3, min_branch_mm, min_bone_mm3: clean-up rules
             (:func:`nnunetv2_cta.postprocessing.cleanup.clean_labels`).
         bone_hu: CT value at and above which repairs add nothing.
+        max_vessel_ml: a stage-1 vessel volume above this (mL) is implausible (the head-and-neck arterial tree
+            with the aortic arch is of the order of 100 mL): the repair is skipped with a note in the record.
     """
 
     device: str = "cpu"
@@ -72,6 +74,7 @@ class PredictSettings:
     min_branch_mm: float = 4.0
     min_bone_mm3: float = 50.0
     bone_hu: float = 700.0
+    max_vessel_ml: float = 1000.0
 
 
 def _versions() -> dict[str, str]:
@@ -103,11 +106,20 @@ def _check_cgpm_matches(stage1, cgpm) -> None:
             f"but the stage-1 model is configuration {stage1.configuration!r}"
         )
     first_trainer = ((cgpm.plans.get("cta") or {}).get("cgpm") or {}).get("first_stage_trainer")
-    if first_trainer and first_trainer != stage1.trainer:
+    if first_trainer and first_trainer != stage1.trainer and not _trained_on_simulated_breaks(cgpm):
         raise ConfigurationError(
             f"CGPM model {str(cgpm.model_dir)!r} was trained on the out-of-fold predictions of {first_trainer!r}, "
             f"the stage-1 model is {stage1.trainer!r}"
         )
+
+
+def _trained_on_simulated_breaks(cgpm) -> bool:
+    """True when every fold of the CGPM trained on simulated breaks of the ground truth (no first stage seen)."""
+    sources = []
+    for fold in cgpm.folds:
+        path = cgpm.model_dir / f"fold_{fold}" / "cgpm_source.json"
+        sources.append(json.loads(path.read_text()).get("source") if path.is_file() else None)
+    return bool(sources) and all(s == "simulated" for s in sources)
 
 
 def _check_output(out: Path, input_path: Path) -> None:
@@ -197,6 +209,8 @@ def predict(
 
     if settings.repair not in REPAIR_MODES:
         raise ConfigurationError(f"repair must be one of {REPAIR_MODES}, got {settings.repair!r}")
+    if not settings.max_vessel_ml > 0:
+        raise ConfigurationError(f"max_vessel_ml must be > 0 (mL), got {settings.max_vessel_ml!r}")
     if settings.repair == "cgpm" and cgpm_dir is None:
         raise ConfigurationError("repair='cgpm' needs a CGPM model folder (--cgpm)")
     if not (
@@ -334,6 +348,16 @@ def _predict_case(
     clock.add(seconds)
     stage1_seg = seg
     gaps = []
+    notes: list[str] = []
+    stage1_ml = float(np.isin(seg, VESSEL_LABELS).sum()) * float(np.prod(spacing)) / 1000.0
+    if repair != "none" and stage1_ml > settings.max_vessel_ml:
+        # a flooded stage 1 (wrong model, wrong input) would take the repair minutes and repair nothing
+        notes.append(
+            f"Stage 1 labelled {stage1_ml:.0f} mL as vessel (> {settings.max_vessel_ml:g} mL, far above any arterial "
+            "tree): repair skipped; check the model and the input."
+        )
+        logger.warning("%s: %s", case.case, notes[-1])
+        repair = "skipped"
     with clock.step("repair"):
         if repair == "cgpm":
             from nnunetv2_cta.postprocessing.repair import merge_cgpm
@@ -372,7 +396,8 @@ def _predict_case(
         "cleanup": cleanup.to_dict(),
         "volumes_ml": volumes_ml(seg, spacing),
         "outputs": outputs,
-        "notes": _notes(repair, settings, cleanup),
+        "repair_method": repair,
+        "notes": notes + _notes(repair, settings, cleanup),
     }
     with clock.step("outputs"):
         case_dir.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,8 @@ from nnunetv2_cta.transforms.break_simulation import BreakSimulationTransform, s
 from nnunetv2_cta.transforms.pipeline import find_index
 
 SOURCES = ("auto", "predicted", "simulated")
+#: file in each fold folder naming the first-stage input the fold was trained on
+SOURCE_RECORD = "cgpm_source.json"
 
 
 class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
@@ -177,7 +179,22 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
     def get_dataloaders(self):
         if self.simulate_previous_stage:
             self.write_simulated_previous_stage()
+        self.write_source_record()
         return super().get_dataloaders()
+
+    def write_source_record(self) -> None:
+        """``fold_X/cgpm_source.json``: which first-stage input this fold trained on (``predict`` checks it)."""
+        import json
+
+        if self.output_folder is None:
+            return
+        os.makedirs(self.output_folder, exist_ok=True)
+        record = {
+            "source": "simulated" if self.simulate_previous_stage else "predicted",
+            "folder": self.folder_with_segs_from_previous_stage,
+        }
+        with open(os.path.join(self.output_folder, SOURCE_RECORD), "w") as f:
+            json.dump(record, f, indent=2)
 
     # ---- augmentation ------------------------------------------------------------------------------
     def get_training_transforms(

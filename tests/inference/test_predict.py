@@ -56,7 +56,8 @@ def test_predict_phantom_case_with_cgpm(trained_models, tmp_path, capsys):
         out,
         trained_models["stage1"],
         cgpm_dir=trained_models["cgpm"],
-        settings=PredictSettings(keep_stage1=True),
+        # the 8-iteration model labels far more than 1000 mL vessel; lift the flood guard to run the CGPM path
+        settings=PredictSettings(keep_stage1=True, max_vessel_ml=1e9),
         progress=False,
     )
     assert summary["failed"] == 0 and [c["status"] for c in summary["cases"]] == ["ok"]
@@ -153,6 +154,9 @@ def test_predict_bad_configuration(trained_models, tmp_path):
     plans = json.loads((other / "plans.json").read_text())
     plans["cta"]["cgpm"]["first_stage_trainer"] = "nnUNetTrainerCTA"
     (other / "plans.json").write_text(json.dumps(plans))
+    source = other / "fold_0" / "cgpm_source.json"
+    assert json.loads(source.read_text())["source"] == "simulated"  # this one never saw a first stage ...
+    source.write_text(json.dumps({"source": "predicted"}))  # ... pretend it did
     with pytest.raises(
         ConfigurationError,
         match="out-of-fold predictions of 'nnUNetTrainerCTA', the stage-1 "
@@ -188,3 +192,29 @@ def test_predict_disk_full_fails_the_case_cleanly(trained_models, tmp_path, monk
     assert summary["failed"] == 1
     assert not (out / "cases" / "PredictTiny_0005" / "record.json").exists()
     assert not list(out.rglob("*.nii.gz"))
+
+
+def test_predict_flooded_stage1_skips_repair(trained_models, tmp_path, monkeypatch):
+    from nnunetv2_cta.inference.model import StageModel
+
+    def flood(self, ct, geometry, previous=None):
+        return np.full(ct.shape, 3, np.uint8), {"preprocess": 0.0, "network": 0.0, "export": 0.0}
+
+    monkeypatch.setattr(StageModel, "predict", flood)
+    out = tmp_path / "out"
+    summary = predict(
+        trained_models["image"], out, trained_models["stage1"], settings=NO_RECON, progress=False
+    )
+    assert summary["failed"] == 0
+    record = json.loads((out / "cases" / "PredictTiny_0005" / "record.json").read_text())
+    # 110 x 64 x 64 voxels of 27 mm3 = 12165 mL labelled vessel: far above 1000 mL
+    assert record["repair_method"] == "skipped" and record["repaired_gaps"] == []
+    assert "Stage 1 labelled 12165 mL as vessel (> 1000 mL" in record["notes"][0]
+    with pytest.raises(ConfigurationError, match="max_vessel_ml must be > 0"):
+        predict(
+            trained_models["image"],
+            out,
+            trained_models["stage1"],
+            settings=PredictSettings(max_vessel_ml=0),
+            progress=False,
+        )
