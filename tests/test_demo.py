@@ -39,3 +39,12 @@ def test_demo_chain_writes_metrics_for_held_out_cases(tmp_path, monkeypatch):
 
     with pytest.raises(OutputExistsError, match="exists; pass --overwrite"):
         run_demo(out, settings=TINY)
+
+
+def test_demo_schedules_name_registered_trainers():
+    from nnunetv2_cta.demo import FULL, QUICK
+    from nnunetv2_cta.trainers import TRAINERS
+
+    for settings in (QUICK, FULL):
+        assert settings.trainer in TRAINERS and settings.cgpm_trainer in TRAINERS
+    assert TRAINERS["nnUNetTrainerCTA_CGPM_quick"].num_epochs_default == 8

@@ -227,8 +227,15 @@ class nnUNetTrainerCTA_CGPM_demo(nnUNetTrainerCTA_CGPM, nnUNetTrainerCTA_Base_de
     """The demo's and the ``cpu-small`` benchmark's CGPM: 20 epochs x 25 iterations, no mirroring."""
 
 
+class nnUNetTrainerCTA_CGPM_quick(nnUNetTrainerCTA_CGPM_demo):
+    """``nnunetv2_cta demo --quick``'s CGPM: 8 epochs x 25 iterations (keeps the quick demo under 10 minutes)."""
+
+    num_epochs_default = 8
+
+
 CGPM_TRAINERS: tuple[type, ...] = (
     nnUNetTrainerCTA_CGPM,
     nnUNetTrainerCTA_CGPM_tiny,
     nnUNetTrainerCTA_CGPM_demo,
+    nnUNetTrainerCTA_CGPM_quick,
 )
