@@ -74,7 +74,7 @@ def main() -> None:
         Path(env[var]).mkdir(exist_ok=True)
     env.update(nnUNet_n_proc_DA="1", nnUNet_def_n_proc="2", nnUNet_compile="false")
     os.environ.update(nnUNet_n_proc_DA="1", nnUNet_def_n_proc="2", nnUNet_compile="false")
-    from nnunetv2_cta.environment import ensure_ext_trainer_in_environ, ext_trainer_value
+    from nnunetv2_cta.environment import cpu_model, ensure_ext_trainer_in_environ, ext_trainer_value
 
     ensure_ext_trainer_in_environ()
     env["nnUNet_extTrainer"] = ext_trainer_value(env.get("nnUNet_extTrainer", ""))
@@ -201,7 +201,7 @@ def main() -> None:
         b, _ = read_image(stock)
         rows["agreement_voxel_fraction"] = float(np.mean(a == b))
     machine = {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "input_shape_zyx": list(shape),

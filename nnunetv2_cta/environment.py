@@ -66,3 +66,16 @@ def require_nnunet_paths(*names: str) -> dict[str, Path]:
 def ensure_ext_trainer_in_environ() -> None:
     """Put our folder into ``os.environ['nnUNet_extTrainer']`` (for in-process nnU-Net calls and subprocesses)."""
     os.environ["nnUNet_extTrainer"] = ext_trainer_value()
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` is often empty or just ``x86_64``)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

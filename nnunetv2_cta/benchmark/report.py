@@ -76,15 +76,9 @@ def machine_info() -> dict:
     import torch
 
     from nnunetv2_cta import __version__
+    from nnunetv2_cta.environment import cpu_model
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         from importlib.metadata import version
 
