@@ -25,6 +25,7 @@ import os
 import platform
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -149,21 +150,14 @@ class _Clock:
         self.seconds: dict[str, float] = {}
         self.peak_gb: dict[str, float] = {}
 
+    @contextmanager
     def step(self, name: str):
-        clock = self
-
-        class _Step:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-                self.mem = PeakMemory().__enter__()
-                return self
-
-            def __exit__(self, *exc):
-                self.mem.__exit__(*exc)
-                clock.seconds[name] = round(clock.seconds.get(name, 0.0) + time.perf_counter() - self.t0, 3)
-                clock.peak_gb[name] = max(clock.peak_gb.get(name, 0.0), self.mem.peak_gb)
-
-        return _Step()
+        """Time one step and record its peak resident memory (steps of the same name accumulate)."""
+        t0 = time.perf_counter()
+        with PeakMemory() as mem:
+            yield
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - t0, 3)
+        self.peak_gb[name] = max(self.peak_gb.get(name, 0.0), mem.peak_gb)
 
     def add(self, seconds: dict[str, float]) -> None:
         for k, v in seconds.items():
