@@ -12,9 +12,14 @@ vessel regions restricted to that region (one thinning per side for the whole tr
 centerline ends where a vessel crosses from one region into the next); its local radius is measured in the
 union as well.
 
-All metrics are finite numbers. Where a definition has no value (an empty side) the documented convention of
-the metric's module is used and a WARNING names the case and the region; an empty ground truth is legal
-(e.g. a scan without bone) and is reported the same way.
+Every region also gets two flags, ``empty_reference`` and ``empty_prediction`` (1 when that side has no
+voxel of the region, else 0), so an empty side is never mistaken for a result. Where a definition has no
+value (an empty side) the documented convention of the metric's module is used and a WARNING names the case
+and the region; an empty ground truth is legal (e.g. a scan without bone) and is reported the same way. The
+exceptions are ``breaks`` and ``break_length_mm``: a break is a gap *between* predicted pieces of a
+ground-truth vessel, so with an empty prediction or an empty ground truth there is nothing to count, and
+both are ``None`` (not applicable) instead of a "0 breaks" that would read as perfect. Every other metric
+is a finite number.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ BASE_METRICS: tuple[str, ...] = (
     "volume_ref_ml", "volume_pred_ml", "volume_difference_ml",
     "hd95_mm", "hd_mm", "assd_mm",
     "betti0_ref", "betti0_pred", "betti0_error",
-    "tp", "fp", "fn", "n_ref", "n_pred",
+    "tp", "fp", "fn", "n_ref", "n_pred", "empty_reference", "empty_prediction",
 )  # fmt: skip
 VESSEL_METRICS: tuple[str, ...] = (
     "betti1_ref", "betti1_pred", "betti1_error",
@@ -61,6 +66,8 @@ VESSEL_METRICS: tuple[str, ...] = (
     "cldice", "cl_precision", "cl_sensitivity",
     "breaks", "break_length_mm", "connected_recall", "centerline_length_ref_mm", "vscore",
 )  # fmt: skip
+#: Metrics that are ``None`` (not applicable) when the prediction or the ground truth of a region is empty.
+NOT_APPLICABLE_WHEN_EMPTY: tuple[str, ...] = ("breaks", "break_length_mm")
 
 
 def normalize_regions(
@@ -144,7 +151,8 @@ def evaluate_case(
 
     Returns:
         ``{"metrics": {region: {metric: number}}, "breaks": {region: [Break.to_dict(), ...]}}``, with
-        ``breaks`` for vessel regions only. Metric names: :data:`BASE_METRICS`, plus :data:`VESSEL_METRICS`
+        ``breaks`` for vessel regions only; ``metrics[region]["breaks"]`` and ``["break_length_mm"]`` are
+        ``None`` (not applicable) when either side of the region is empty (module docstring). Metric names: :data:`BASE_METRICS`, plus :data:`VESSEL_METRICS`
         for regions whose labels are all in ``vessel_labels``.
 
     Raises:
@@ -193,10 +201,14 @@ def evaluate_case(
             )
             logger.warning(
                 "case %r, region %r: %s empty; using the documented empty-side values "
-                "(Dice 1 if both empty else 0, HD95/ASSD 0 mm if both empty else the image diagonal)",
+                "(Dice 1 if both empty else 0, HD95/ASSD 0 mm if both empty else the image diagonal; "
+                "breaks not applicable)",
                 case, name, which,
             )  # fmt: skip
-        m: dict[str, float | int] = {}
+        m: dict[str, float | int | None] = {
+            "empty_reference": int(pair.gt_empty),
+            "empty_prediction": int(pair.pred_empty),
+        }
         m.update(overlap_metrics(pair.gt, pair.pred, spacing))
         m.update(_surface(pair, spacing))
         is_vessel = set(values) <= vessel_set
@@ -207,12 +219,15 @@ def evaluate_case(
                     pair.gt, pair.pred, gt_skeleton=pair.gt_skeleton, pred_skeleton=pair.pred_skeleton
                 )
             )
-            found = (
-                find_breaks(pair.gt, pair.pred, spacing, geometry, context=pair) if not pair.gt_empty else []
-            )
-            found = [b.to_dict() for b in found]  # indices are full-volume: the pair knows its offset
-            m["breaks"] = len(found)
-            m["break_length_mm"] = float(sum(b["length_mm"] for b in found))
+            if pair.gt_empty or pair.pred_empty:  # no gap between predicted pieces can exist
+                found = []
+                m["breaks"] = m["break_length_mm"] = None
+            else:
+                found = [  # indices are full-volume: the pair knows its offset
+                    b.to_dict() for b in find_breaks(pair.gt, pair.pred, spacing, geometry, context=pair)
+                ]
+                m["breaks"] = len(found)
+                m["break_length_mm"] = float(sum(b["length_mm"] for b in found))
             m["connected_recall"] = connected_recall(pair.gt, pair.pred, spacing, context=pair)
             m["centerline_length_ref_mm"] = pair.gt_graph.length_mm() if not pair.gt_empty else 0.0
             m["vscore"] = vscore(
@@ -234,6 +249,10 @@ def _surface(pair: VesselPair, spacing) -> dict[str, float]:
 
 
 def _finite(value, case: str, region: str, key: str):
+    if value is None:
+        if key not in NOT_APPLICABLE_WHEN_EMPTY:  # a bug: only these have a "not applicable"
+            raise RuntimeError(f"case {case!r}, region {region!r}: metric {key!r} is None")
+        return None
     if isinstance(value, (bool, np.bool_)):
         value = int(value)
     if isinstance(value, (int, np.integer)):

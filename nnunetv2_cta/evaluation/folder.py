@@ -8,15 +8,28 @@ top-level layout of nnU-Net's ``summary.json`` so scripts written for it keep wo
 
     {
       "metric_per_case": [{"prediction_file": ..., "reference_file": ..., "case": ...,
-                           "metrics": {region: {metric: value}}, "breaks": {region: [break, ...]}}, ...],
+                           "metrics": {region: {metric: value}}, "breaks": {region: [break, ...]},
+                           "class_average": {"dice", "per_class", "classes", "merged_dice"}}, ...],
       "mean": {region: {metric: mean over cases}},
       "foreground_mean": {metric: mean over the regions of "mean" that have it},
+      "not_applicable": {region: {metric: number of cases where it is None}},
+      "class_average": {"dice": mean class-average Dice, "merged_dice": mean merged vessel Dice},
       "labels": [...], "regions": {region: [label values]}, "num_cases": n
     }
 
 Region keys are region names (nnU-Net uses label values or region tuples). Every value is a finite number
-(each metric's empty-side convention is documented in its module), so ``mean`` is a plain mean, not a
-nan-mean. A CSV table (one row per case and region, same metric columns) is written beside the JSON.
+(each metric's empty-side convention is documented in its module) except ``breaks`` and ``break_length_mm``,
+which are ``None`` (JSON ``null``, CSV ``n/a``) for a case whose prediction or ground truth of that region
+is empty (flags ``empty_prediction`` / ``empty_reference``): a missing prediction has no gaps to count, and
+"0 breaks" would read as perfect. Their ``mean`` is over the cases that have a value, and
+``not_applicable`` says how many had none. A CSV table (one row per case and region, same metric columns)
+is written beside the JSON.
+
+``class_average`` follows the TopCoW challenge's rules (:mod:`.class_average`): per case, the mean Dice over
+the foreground classes present in the ground truth or the prediction (a class on one side only scores 0, a
+class on neither side is left out, a case with no class at all scores 0), and the Dice of the merged vessel
+labels (0 when either side is empty). It is the figure to compare with TopCoW/TopBrain results; the
+per-region ``dice`` keeps our convention (1 when both sides are empty).
 """
 
 from __future__ import annotations
@@ -86,6 +99,7 @@ def _pair_cases(gt_dir, pred_dir) -> list[tuple[str, Path, Path]]:
 def _evaluate_one(job: tuple) -> dict:
     """Worker: read one pair and evaluate it (module level so that spawned processes can import it)."""
     case, gt_path, pred_path, labels, regions, graph_path, vessel_labels = job
+    from nnunetv2_cta.evaluation.class_average import class_average_dice
     from nnunetv2_cta.io import read_image
 
     gt, geometry = read_image(gt_path)
@@ -107,20 +121,32 @@ def _evaluate_one(job: tuple) -> dict:
         "case": case,
         "metrics": result["metrics"],
         "breaks": result["breaks"],
+        "class_average": class_average_dice(gt, pred, labels, merged=vessel_labels),
     }
 
 
-def _means(per_case: list[dict], regions: Iterable[str]) -> tuple[dict, dict]:
-    mean: dict[str, dict[str, float]] = {}
+def _means(per_case: list[dict], regions: Iterable[str]) -> tuple[dict, dict, dict]:
+    """Per-region means, foreground means and ``{region: {metric: cases without a value}}``.
+
+    A metric that is ``None`` in a case (not applicable: e.g. breaks with an empty side) is left out of that
+    metric's mean; a metric with no value in any case has mean ``None``.
+    """
+    mean: dict[str, dict[str, float | None]] = {}
+    not_applicable: dict[str, dict[str, int]] = {}
     for region in regions:
         keys = [k for k in BASE_METRICS + VESSEL_METRICS if k in per_case[0]["metrics"][region]]
-        mean[region] = {k: float(np.mean([c["metrics"][region][k] for c in per_case])) for k in keys}
+        mean[region] = {}
+        for k in keys:
+            values = [c["metrics"][region][k] for c in per_case if c["metrics"][region][k] is not None]
+            mean[region][k] = float(np.mean(values)) if values else None
+            if len(values) < len(per_case):
+                not_applicable.setdefault(region, {})[k] = len(per_case) - len(values)
     foreground: dict[str, float] = {}
     for k in BASE_METRICS + VESSEL_METRICS:
-        values = [m[k] for m in mean.values() if k in m]
+        values = [m[k] for m in mean.values() if m.get(k) is not None]
         if values:
             foreground[k] = float(np.mean(values))
-    return mean, foreground
+    return mean, foreground, not_applicable
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -135,6 +161,13 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def _cell(metrics: dict, key: str):
+    """CSV cell: empty when the region has no such metric, ``n/a`` when it is not applicable in this case."""
+    if key not in metrics:
+        return ""
+    return "n/a" if metrics[key] is None else metrics[key]
+
+
 def _write_csv(path: Path, per_case: list[dict]) -> None:
     columns = [
         k
@@ -147,7 +180,7 @@ def _write_csv(path: Path, per_case: list[dict]) -> None:
         writer.writerow(["case", "region", *columns])
         for c in per_case:
             for region, m in c["metrics"].items():
-                writer.writerow([c["case"], region, *[m.get(k, "") for k in columns]])
+                writer.writerow([c["case"], region, *[_cell(m, k) for k in columns]])
 
     _atomic_write(path, write)
 
@@ -227,11 +260,16 @@ def evaluate_folder(
     finally:
         bar.close()
 
-    mean, foreground_mean = _means(per_case, regions)
+    mean, foreground_mean, not_applicable = _means(per_case, regions)
     summary = {
         "metric_per_case": per_case,
         "mean": mean,
         "foreground_mean": foreground_mean,
+        "not_applicable": not_applicable,
+        "class_average": {
+            "dice": float(np.mean([c["class_average"]["dice"] for c in per_case])),
+            "merged_dice": float(np.mean([c["class_average"]["merged_dice"] for c in per_case])),
+        },
         "labels": list(labels),
         "regions": {k: list(v) for k, v in regions.items()},
         "num_cases": len(per_case),
