@@ -132,6 +132,9 @@ def _voxel_weights(
             "vessel graph has no artery points with radius > 0 for labels %s; using weights from the label map",
             labels,
         )
+    if not len(pair.gt_graph.coords):  # a blob whose thinning leaves no centerline: all voxels weigh alike
+        logger.warning("ground truth has no centerline voxel; V-score uses equal weights (it equals recall)")
+        return np.ones(len(gt_index))
     points_mm, weights = _centerline_weights(pair)
     _, nearest = cKDTree(points_mm).query(gt_index * np.asarray(pair.spacing), k=1)
     return weights[nearest]
