@@ -10,7 +10,16 @@ from ``record`` is escaped (:func:`html.escape`). Missing keys show as "n/a".
      "timings_s": {"segmentation": 41.2, ...}, "volumes_ml": {"aorta": 80.1, "carotid": 12.3, ...},
      "repaired_gaps": [{"world_xyz": [x, y, z], "length_mm": 7.5, "region": "carotid", "method": "cgpm"}],
      "suspected_breaks": [{"position_mm": [x, y, z], "gap_mm": 6.0, "region": "carotid"}],
-     "paths_mm": {"right_carotid": 190.3}, "notes": ["..."]}
+     "paths_mm": {"right_carotid": 190.3}, "notes": ["..."],
+     "plausibility": {"status": "ok" | ..., "flags": ["vessel volume 410 mL > 250 mL", ...]},
+     "images_not_made": {"cpr_vertebrobasilar": "why"}}
+
+At the very top, a non-empty ``plausibility.flags`` list gives a red "Check this case" banner listing the
+flags; ``plausibility.status == "ok"`` (and no flags) a small green line. Every standard image of
+:data:`CAPTIONS` that is not in ``images`` gets a line saying why: ``images_not_made[name]`` when the caller
+knows, else, for a CPR, what ``paths_mm`` shows (no path found, or a path shorter than
+:data:`~nnunetv2_cta.reconstruction.pipeline.MIN_CPR_MM`). With a segmentation without vessels
+(``volumes_ml["vessels"] == 0``) the break count reads "not applicable", never a reassuring green 0.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ NA = "n/a"
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1d1d1f;
 max-width:1200px}
-h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;border-bottom:1px solid #ccc;padding-bottom:3px;
+h1{font-size:22px;margin-bottom:4px}h3{font-size:14px;margin:14px 0 4px 0;color:#333}h2{font-size:17px;border-bottom:1px solid #ccc;padding-bottom:3px;
 margin-top:28px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;
 text-align:left}th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -37,7 +46,12 @@ text-align:left}th{background:#f2f2f2}td.num{text-align:right;font-variant-numer
 figure{display:inline-block;margin:6px 10px 10px 0;vertical-align:top}
 figure img{max-height:520px;max-width:100%;border:1px solid #ddd;background:#111}
 figcaption{font-size:12px;color:#444;max-width:420px}
+figure.cpr img{max-height:none;background:#fff}
 ul.check li{margin:3px 0}
+.banner{background:#fde8e8;border:2px solid #c00;color:#900;padding:8px 14px;margin:0 0 14px 0}
+.banner h2{margin:0 0 4px 0;border:none;color:#c00;font-size:18px}.banner ul{margin:4px 0}
+.plausible{color:#070;font-size:13px;margin:0 0 10px 0}
+ul.notmade li{margin:2px 0;color:#555;font-size:13px}
 """
 
 #: Captions of the standard image names written by :func:`~nnunetv2_cta.reconstruction.reconstruct_case`.
@@ -102,6 +116,57 @@ def _relative(image: Path, page_dir: Path) -> str:
             f"image {str(image)!r} cannot be referenced relative to {str(page_dir)!r}"
         ) from err
     return Path(rel).as_posix()
+
+
+def _banner(record: dict) -> str:
+    """Red "Check this case" banner for plausibility flags, a green line for status "ok", else nothing."""
+    plaus = record.get("plausibility")
+    if not isinstance(plaus, dict):
+        return ""
+    flags = plaus.get("flags")
+    if isinstance(flags, (list, tuple)) and flags:
+        items = "".join(f"<li>{_e(f)}</li>" for f in flags)
+        return (
+            "<div class='banner' role='alert'><h2>&#9888; Check this case</h2>"
+            f"<p>The segmentation looks implausible:</p><ul>{items}</ul></div>"
+        )
+    if plaus.get("status") == "ok":
+        return "<p class='plausible'>&#10003; Plausibility checks passed.</p>"
+    return ""
+
+
+def _why_not_made(name: str, record: dict) -> str:
+    """Why the standard image ``name`` is missing, from what the record says."""
+    from nnunetv2_cta.reconstruction.pipeline import MIN_CPR_MM
+
+    given = record.get("images_not_made")
+    if isinstance(given, dict) and given.get(name):
+        return str(given[name])
+    paths = record.get("paths_mm")
+    if name.startswith("cpr_") and isinstance(paths, dict):
+        path = name[len("cpr_") :].replace("_", " ")
+        length = paths.get(name[len("cpr_") :])
+        if length is None:
+            return (
+                f"no {path} centerline path was found in the label map (the artery is not segmented from "
+                "one end to the other, or not connected)"
+            )
+        try:
+            if float(length) < MIN_CPR_MM:
+                return f"the {path} path is only {float(length):.1f} mm long (< {MIN_CPR_MM:g} mm): too short for a CPR"
+        except (TypeError, ValueError):
+            pass
+    return "not made; no reason recorded (were the reconstructions run?)"
+
+
+def _vessels_empty(record: dict) -> bool:
+    volumes = record.get("volumes_ml")
+    if not isinstance(volumes, dict) or "vessels" not in volumes:
+        return False
+    try:
+        return float(volumes["vessels"]) <= 0.0
+    except (TypeError, ValueError):
+        return False
 
 
 def write_report(
@@ -170,13 +235,38 @@ def write_report(
             ("region", lambda b, i: _e(b.get("region"))),
         ],
     )
+    groups = {"mip_": "Bone-free MIPs", "vr_": "Volume renderings", "cpr_": "Straightened CPRs"}
     figures = ""
-    for name, path in images.items():
-        caption = CAPTIONS.get(str(name), str(name))
-        figures += (
-            f"<figure><img src='{html.escape(_relative(Path(path), page_dir), quote=True)}' "
-            f"alt='{_e(name)}'><figcaption><b>{_e(name)}</b>: {_e(caption)}</figcaption></figure>"
-        )
+    for prefix, heading in [*groups.items(), ("", "Other images")]:
+        names = [
+            n
+            for n in images
+            if str(n).startswith(prefix) and (prefix or not any(str(n).startswith(g) for g in groups))
+        ]
+        missing = [n for n in CAPTIONS if n.startswith(prefix) and n not in images] if prefix else []
+        if not names and not missing:
+            continue
+        figures += f"<h3>{_e(heading)}</h3>"
+        for name in names:
+            caption = CAPTIONS.get(str(name), str(name))
+            css = " class='cpr'" if prefix == "cpr_" else ""
+            src = html.escape(_relative(Path(images[name]), page_dir), quote=True)
+            figures += (
+                f"<figure{css}><img src='{src}' alt='{_e(name)}'><figcaption><b>{_e(name)}</b>: "
+                f"{_e(caption)}</figcaption></figure>"
+            )
+        if missing:  # a line for every standard image that was not made, and why
+            figures += (
+                "<ul class='notmade'>"
+                + "".join(
+                    f"<li>Not made: <b>{_e(n)}</b>: {_e(_why_not_made(n, record))}</li>" for n in missing
+                )
+                + "</ul>"
+            )
+    if _vessels_empty(record):
+        breaks_html = "<b class='warn'>not applicable (no vessel segmented)</b>"
+    else:
+        breaks_html = f'<b class="{"warn" if n_breaks else "ok"}">{n_breaks}</b>'
     notes = record.get("notes")
     notes_html = (
         "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>"
@@ -200,11 +290,12 @@ def write_report(
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>CTA report {_e(case)}</title>
 <style>{CSS}</style></head><body>
+{_banner(record)}
 <h1>Head-and-neck CTA: {_e(case)}</h1>
 <p class="meta">Model: {_e(record.get("model"))}<br>Versions: {version_text}<br>
 Created: {_e(record.get("created"))}</p>
 <p>Repaired gaps: <b>{n_gaps}</b> &middot; suspected remaining breaks:
-<b class="{"warn" if n_breaks else "ok"}">{n_breaks}</b></p>
+{breaks_html}</p>
 {notes_html}
 <h2>What to verify</h2>
 <ul class="check">{"".join(f"<li>&#9744; {_e(c)}</li>" for c in checklist)}</ul>
