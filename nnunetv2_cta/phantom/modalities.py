@@ -26,7 +26,7 @@ import numpy as np
 from nnunetv2_cta.errors import ConfigurationError, GeometryError, SpacingError
 from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.labels import BONE
-from nnunetv2_cta.phantom import _geom as G
+from nnunetv2_cta.phantom import shapes as G
 from nnunetv2_cta.phantom.anatomy import Anatomy, Segment
 from nnunetv2_cta.phantom.graph import GRAPH_FORMAT, GRAPH_VERSION
 from nnunetv2_cta.phantom.presets import CTA_FOV_ANCHOR, DSA_FOV_CENTER, get_preset

@@ -14,7 +14,7 @@ import numpy as np
 from nnunetv2_cta.errors import ConfigurationError, GeometryError
 from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.labels import INTRACRANIAL, VESSEL_LABELS
-from nnunetv2_cta.phantom import _geom as G
+from nnunetv2_cta.phantom import shapes as G
 from nnunetv2_cta.phantom.graph import GRAPH_FORMAT, GRAPH_VERSION
 from nnunetv2_cta.phantom.modalities import MODALITIES, PhantomCase, _draw_params, _finish
 

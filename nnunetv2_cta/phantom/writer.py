@@ -31,7 +31,7 @@ import numpy as np
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, OutputExistsError
 from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.labels import dataset_json
-from nnunetv2_cta.phantom.anatomy import _check_pathologies, generate_anatomy
+from nnunetv2_cta.phantom.anatomy import check_pathologies, generate_anatomy
 from nnunetv2_cta.phantom.graph import save_vessel_graph
 from nnunetv2_cta.phantom.modalities import MODALITIES, PhantomCase, render_case
 
@@ -210,7 +210,7 @@ def write_dataset(
         )
 
     # validate everything that could fail late, before writing anything
-    pathologies = list(_check_pathologies(pathologies))
+    pathologies = list(check_pathologies(pathologies))
     first = generate_anatomy(seed * 100003, preset=preset, pathologies=pathologies)
     from nnunetv2_cta.phantom.modalities import _grid_for
 

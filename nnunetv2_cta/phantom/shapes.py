@@ -72,10 +72,6 @@ def smooth_path(
     return pts, rad
 
 
-def polyline_length(points: np.ndarray) -> float:
-    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
-
-
 def subdivide(points: np.ndarray, radii: np.ndarray, max_step: float) -> tuple[np.ndarray, np.ndarray]:
     """Insert points on the straight pieces so consecutive points are at most ``max_step`` mm apart.
 
