@@ -23,20 +23,19 @@ from typing import Literal
 
 import numpy as np
 
-from nnunetv2_cta.errors import ConfigurationError, GeometryError, SpacingError
+from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.labels import BONE
 from nnunetv2_cta.phantom import shapes as G
 from nnunetv2_cta.phantom.anatomy import Anatomy, Segment
 from nnunetv2_cta.phantom.graph import GRAPH_FORMAT, GRAPH_VERSION
-from nnunetv2_cta.phantom.presets import CTA_FOV_ANCHOR, DSA_FOV_CENTER, get_preset
+from nnunetv2_cta.phantom.presets import DSA_FOV_CENTER
+from nnunetv2_cta.phantom.scanner import draw_scan_params, finish_image, grid_for, metal_streaks
 
 logger = logging.getLogger(__name__)
 
 MODALITIES: tuple[str, ...] = ("cta", "ncct", "dsa")
 Modality = Literal["cta", "ncct", "dsa"]
-MAX_VOXELS = 1_200_000_000
-MIN_VOXELS_PER_AXIS = 16
 
 
 @dataclass
@@ -62,90 +61,6 @@ class PhantomCase:
     mask_image: np.ndarray | None = None
     subtracted: np.ndarray | None = None
     info: dict = field(default_factory=dict)
-
-
-def _grid_for(anatomy: Anatomy, modality: str, spacing: float | None, fov) -> G.Grid:
-    pre = get_preset(anatomy.preset)
-    s = (pre.dsa_spacing if modality == "dsa" else pre.spacing) if spacing is None else spacing
-    if (
-        isinstance(s, bool)
-        or not isinstance(s, (int, float, np.floating, np.integer))
-        or not np.isfinite(s)
-        or s <= 0
-    ):
-        raise SpacingError(f"spacing must be a positive number of mm, got {spacing!r}")
-    s = float(s)
-    box = (pre.dsa_fov if modality == "dsa" else pre.fov) if fov is None else tuple(fov)
-    if len(box) != 3 or not all(
-        isinstance(v, (int, float, np.floating, np.integer)) and np.isfinite(v) and v > 0 for v in box
-    ):
-        raise GeometryError(f"field of view must be three positive sizes in mm (z, y, x), got {fov!r}")
-    shape = tuple(round(float(v) / s) for v in box)
-    if min(shape) < MIN_VOXELS_PER_AXIS:
-        raise GeometryError(
-            f"impossible field of view: {tuple(box)} mm at spacing {s} mm gives {shape} voxels; "
-            f"each axis needs at least {MIN_VOXELS_PER_AXIS}"
-        )
-    if int(np.prod(shape, dtype=np.int64)) > MAX_VOXELS:
-        raise GeometryError(
-            f"impossible field of view: {tuple(box)} mm at spacing {s} mm gives {shape} voxels (> {MAX_VOXELS:,})"
-        )
-    nz, ny, nx = shape
-    if modality == "dsa":
-        c = DSA_FOV_CENTER
-        origin = (c[0] - (nx - 1) * s / 2, c[1] - (ny - 1) * s / 2, c[2] - (nz - 1) * s / 2)
-    else:
-        c = CTA_FOV_ANCHOR
-        origin = (c[0] - (nx - 1) * s / 2, c[1] - (ny - 1) * s / 2, c[2] + s / 2)
-    return G.Grid(origin=tuple(round(o, 6) for o in origin), spacing=(s, s, s), shape=shape)
-
-
-def _draw_params(modality: str, rng: np.random.Generator, spacing: float, late_phase: bool | None) -> dict:
-    p: dict = {}
-    p["soft"] = rng.uniform(40, 60)
-    p["fat"] = rng.uniform(-110, -80)
-    p["brain"] = rng.uniform(30, 35)
-    p["csf"] = rng.uniform(2, 12)
-    p["blood"] = rng.uniform(40, 55)
-    p["air"] = -1000.0
-    p["calc"] = rng.uniform(600, 1300)
-    p["metal"] = 3071.0
-    p["cancellous"] = rng.uniform(200, 400)
-    p["cortical"] = rng.uniform(700, 1800)
-    p["tooth"] = rng.uniform(1800, 2600)
-    p["plaque"] = rng.uniform(25, 60)
-    p["thyroid"] = rng.uniform(90, 110)  # iodine-rich gland: bright even without contrast
-    noise_scale = (0.7 / spacing) ** 0.75
-    if modality == "cta":
-        p["artery"] = rng.uniform(250, 550)
-        p["thyroid"] = rng.uniform(120, 180)
-        late = bool(rng.uniform() < 0.2) if late_phase is None else bool(late_phase)
-        p["late_phase"] = late
-        p["vein"] = p["artery"] * rng.uniform(0.85, 1.0) if late else rng.uniform(100, 250)
-        p["noise"] = float(np.clip(rng.uniform(10, 22) * noise_scale, 4, 40))
-        p["psf_mm"] = 0.5
-    elif modality == "ncct":
-        p["artery"] = p["blood"]
-        p["vein"] = p["blood"]
-        p["late_phase"] = False
-        p["noise"] = float(np.clip(rng.uniform(3, 6) * noise_scale, 2.5, 30))
-        p["psf_mm"] = 0.6
-    else:  # dsa: iodine injected into the arteries, veins not yet filled
-        p["artery"] = rng.uniform(1800, 3200)
-        p["vein"] = p["blood"] = rng.uniform(20, 60)
-        p["late_phase"] = False
-        p["soft"] = rng.uniform(0, 60)
-        p["brain"] = p["soft"] + rng.uniform(-5, 5)
-        p["fat"] = p["soft"] - rng.uniform(20, 60)
-        p["csf"] = p["soft"] - rng.uniform(0, 15)
-        p["cancellous"] = rng.uniform(400, 700)
-        p["cortical"] = rng.uniform(1000, 1800)
-        p["cupping"] = rng.uniform(40, 120)
-        p["thyroid"] = p["soft"] + 20.0
-        p["noise"] = float(np.clip(rng.uniform(25, 50) * (0.46 / spacing) ** 0.75, 8, 80))
-        p["psf_mm"] = 0.4
-    p["fade"] = rng.uniform(0.0, 0.25)
-    return {k: (round(float(v), 3) if isinstance(v, (float, np.floating)) else v) for k, v in p.items()}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -417,112 +332,6 @@ def _labelled_segments(anatomy: Anatomy, grid: G.Grid) -> set[str]:
     return keep
 
 
-def _streaks(
-    grid: G.Grid, centers: list[tuple[np.ndarray, float]], rng: np.random.Generator
-) -> list[tuple[np.ndarray, float, np.ndarray, np.ndarray]]:
-    out = []
-    for c, r in centers:
-        k = int(rng.integers(6, 12))
-        out.append(
-            (
-                c,
-                r,
-                rng.uniform(0, np.pi, k),
-                rng.choice([-1.0, 1.0], k) * rng.uniform(150, 500, k) * min(r / 2.0, 2.0),
-            )
-        )
-    return out
-
-
-def _apply_streaks(block: np.ndarray, grid: G.Grid, z0: int, streaks) -> None:
-    if not streaks:
-        return
-    X, Y, Z = grid.coords((slice(z0, z0 + block.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2])))
-    for st in streaks:
-        c, r, angles, amps = st[:4]
-        width = st[4] if len(st) > 4 else 1.2  # mm, across the streak
-        hole = st[5] if len(st) > 5 else r  # no streak inside the object itself
-        wz = np.exp(-(((Z - c[2]) / max(r, grid.spacing[0])) ** 2))
-        if wz.max() < 1e-3:
-            continue
-        dx, dy = X - np.float32(c[0]), Y - np.float32(c[1])
-        dist = np.sqrt(dx * dx + dy * dy)
-        pat = np.zeros(np.broadcast_shapes(dx.shape, dy.shape), np.float32)
-        for ang, amp in zip(angles, amps):
-            perp = np.abs(dx * np.sin(ang) - dy * np.cos(ang))
-            pat += np.float32(amp) * np.exp(-0.5 * (perp / width) ** 2) / (1.0 + dist / 40.0)
-        pat[dist < hole] = 0
-        block += wz * pat
-
-
-def _noise_factor(sigmas: tuple[float, float, float]) -> float:
-    """Standard deviation of unit white noise after scipy's Gaussian filter with these sigmas (voxels)."""
-    total = 1.0
-    for sg in sigmas:
-        if sg <= 0:
-            continue
-        radius = int(3.0 * sg + 0.5)
-        x = np.arange(-radius, radius + 1)
-        w = np.exp(-0.5 * (x / sg) ** 2)
-        w /= w.sum()
-        total *= float(np.sum(w * w))
-    return float(np.sqrt(total))
-
-
-def _finish(
-    img: np.ndarray,
-    grid: G.Grid,
-    p: dict,
-    seed_key: list[int],
-    streaks,
-    *,
-    noise_corr_mm: tuple[float, float, float] = (0.5, 0.6, 0.6),
-    cupping: float = 0.0,
-    slab: int = 32,
-) -> np.ndarray:
-    """PSF blur, correlated noise (one RNG per slice, so slabs join without seams), streaks -> int16.
-
-    White noise is added first and one Gaussian (sigma per axis: the larger of the PSF and the noise
-    correlation length, in voxels) blurs both; the noise is scaled so its standard deviation after the
-    filter is ``p["noise"]`` HU.
-    """
-    from scipy.ndimage import gaussian_filter
-
-    s = grid.spacing[0]
-    psf = p["psf_mm"] / s
-    psf_sig = (psf, psf, psf) if psf >= 0.2 else (0.0, 0.0, 0.0)
-    sig = tuple(max(a, b / s) for a, b in zip(psf_sig, noise_corr_mm))
-    sig = sig if max(sig) >= 0.25 else (0.0, 0.0, 0.0)  # coarse grids: white noise, no blur
-    halo = int(np.ceil(3 * max(sig))) + 1
-    nz, ny, nx = grid.shape
-    out = np.empty(grid.shape, np.int16)
-    norm = _noise_factor(sig)
-    if cupping:
-        _, Yc, Xc = grid.coords((slice(0, 1), slice(0, ny), slice(0, nx)))
-        cx, cy = grid.origin[0] + (nx - 1) * s / 2, grid.origin[1] + (ny - 1) * s / 2
-        rr = ((Xc - cx) ** 2 + (Yc - cy) ** 2) / (0.5 * min(nx, ny) * s) ** 2
-        cup = (-cupping * np.clip(1.0 - rr, 0, 1)).astype(np.float32)[0]
-    for z0 in range(0, nz, slab):
-        z1 = min(z0 + slab, nz)
-        a, e = max(z0 - halo, 0), min(z1 + halo, nz)
-        # white noise added before one Gaussian filter: the PSF blurs the anatomy and correlates the noise
-        noise = np.stack(
-            [
-                np.random.default_rng([*seed_key, k]).standard_normal((ny, nx), dtype=np.float32)
-                for k in range(a, e)
-            ]
-        )
-        block = img[a:e] + noise * np.float32(p["noise"] / norm)
-        if max(sig) > 0:
-            block = gaussian_filter(block, sig, mode="nearest", truncate=3.0)
-        core = block[z0 - a : z1 - a]
-        if cupping:
-            core = core + cup * (core > -500)
-        _apply_streaks(core, grid, z0, streaks)
-        out[z0:z1] = np.clip(np.rint(core), -1024, 3071).astype(np.int16)
-    return out
-
-
 # ----------------------------------------------------------------------------------------------------------
 # graph
 
@@ -633,11 +442,11 @@ def render_case(
     """
     if modality not in MODALITIES:
         raise ConfigurationError(f"modality must be one of {list(MODALITIES)}, got {modality!r}")
-    grid = _grid_for(anatomy, modality, spacing, fov)
+    grid = grid_for(anatomy, modality, spacing, fov)
     seed = anatomy.seed if seed is None else int(seed)
     mod_idx = MODALITIES.index(modality)
     rng = np.random.default_rng([seed, 3, mod_idx])
-    p = _draw_params(modality, rng, grid.spacing[0], late_phase)
+    p = draw_scan_params(modality, rng, grid.spacing[0], late_phase)
     img = np.empty(grid.shape, np.float32)
     labels = np.zeros(grid.shape, np.uint8)
     _background(anatomy, grid, p, img, field=_SmoothField(grid, np.random.default_rng([seed, 6, mod_idx])))
@@ -650,23 +459,57 @@ def render_case(
     vf = np.zeros(grid.shape, np.float16)
     vhu = np.zeros(grid.shape, np.float16)
     _draw_vessels(anatomy.segments, grid, p, vf, vhu, labels, labelled)
-    base = img if modality != "dsa" else img.copy()
+    base = img.copy() if modality == "dsa" else None
     _composite(img, vhu, vf)
-    metal_hu = {
-        "calcification": p["calc"],
-        "stent": p["metal"],
-        "coil": p["metal"],
-        "dental_filling": p["metal"],
-    }
-    _draw_tube_findings(anatomy, grid, img, labels, tuple(metal_hu), metal_hu)
+    _draw_tube_findings(anatomy, grid, img, labels, tuple(_metal_hu(p)), _metal_hu(p))
     srng = np.random.default_rng([seed, 4, mod_idx])
+    streaks = _streak_sources(anatomy, grid, modality, srng)
+    info = {"modality": modality, **p}
+    mask_image = subtracted = None
+    if modality != "dsa":
+        image = finish_image(img, grid, p, [seed, 7, mod_idx], streaks)
+    else:
+        streaks = streaks + metal_streaks(
+            grid, [(np.array(DSA_FOV_CENTER) + srng.normal(0, 25, 3), 3.0) for _ in range(3)], srng
+        )
+        dsa = {"noise_corr_mm": (0.6, 0.6, 0.6), "cupping": p["cupping"]}
+        image = finish_image(img, grid, p, [seed, 7, mod_idx], streaks, **dsa)
+        del img
+        base = _dsa_mask_volume(anatomy, grid, p, base, labels, vf, srng, misregistration_mm, info)
+        mask_image = finish_image(base, grid, p, [seed, 8, mod_idx], streaks, **dsa)
+        del base
+        subtracted = np.clip(image.astype(np.int32) - mask_image.astype(np.int32), -32768, 32767).astype(
+            np.int16
+        )
+    del vf, vhu
+    geometry = Geometry(spacing=grid.spacing, origin=grid.origin)
+    graph = _case_graph(anatomy, grid, labelled, modality, p)
+    return PhantomCase(
+        image=image,
+        labels=labels,
+        geometry=geometry,
+        graph=graph,
+        modality=modality,
+        mask_image=mask_image,
+        subtracted=subtracted,
+        info=info,
+    )
+
+
+def _metal_hu(p: dict) -> dict[str, float]:
+    """HU of the dense findings (calcification and metal) for the scan parameters ``p``."""
+    return {"calcification": p["calc"], "stent": p["metal"], "coil": p["metal"], "dental_filling": p["metal"]}
+
+
+def _streak_sources(anatomy: Anatomy, grid: G.Grid, modality: str, srng: np.random.Generator) -> list:
+    """Streaks of one scan (see :func:`~nnunetv2_cta.phantom.scanner.apply_streaks`): around metal, across
+    the shoulders (photon starvation, CT only) and the dark band between the petrous bones."""
     metal = [  # a stent's thin wires streak far less than a coil ball or an amalgam filling
         (f.points.mean(0), 0.8 if f.kind == "stent" else float(f.radii.max()))
         for f in anatomy.findings
         if f.kind in ("coil", "dental_filling", "stent")
     ]
-    streaks = _streaks(grid, metal, srng)
-    # photon starvation across the shoulders (CT only) and the dark band between the petrous bones
+    streaks = metal_streaks(grid, metal, srng)
     z_ao, z_sb = anatomy.levels["aorta_top_mm"], anatomy.levels["skull_base_mm"]
     if modality != "dsa":
         k = int(srng.integers(3, 7))
@@ -684,61 +527,33 @@ def render_case(
             0.0,
         )
     )
-    info = {"modality": modality, **p}
-    if modality != "dsa":
-        image = _finish(img, grid, p, [seed, 7, mod_idx], streaks)
-        mask_image = subtracted = None
-    else:
-        dsa_streaks = streaks + _streaks(
-            grid, [(np.array(DSA_FOV_CENTER) + srng.normal(0, 25, 3), 3.0) for _ in range(3)], srng
-        )
-        image = _finish(
-            img,
-            grid,
-            p,
-            [seed, 7, mod_idx],
-            dsa_streaks,
-            noise_corr_mm=(0.6, 0.6, 0.6),
-            cupping=p["cupping"],
-        )
-        del img
-        # mask run: same patient, no contrast in the vessels, slightly moved
-        _composite(base, None, vf, hu_const=p["blood"])
-        _draw_tube_findings(
-            anatomy, grid, base, labels, tuple(metal_hu), metal_hu
-        )  # metal only: labels untouched
-        shift_mm = srng.uniform(0.1, 0.5) if misregistration_mm is None else float(misregistration_mm)
-        direction = srng.normal(size=3)
-        direction /= np.linalg.norm(direction)
-        shift_vox = direction * shift_mm / grid.spacing[0]
-        if shift_mm > 0:
-            from scipy.ndimage import shift as nd_shift
+    return streaks
 
-            base = nd_shift(base, shift_vox, order=1, mode="nearest")
-        mask_image = _finish(
-            base,
-            grid,
-            p,
-            [seed, 8, mod_idx],
-            dsa_streaks,
-            noise_corr_mm=(0.6, 0.6, 0.6),
-            cupping=p["cupping"],
-        )
-        subtracted = np.clip(image.astype(np.int32) - mask_image.astype(np.int32), -32768, 32767).astype(
-            np.int16
-        )
-        info["misregistration_mm"] = round(float(shift_mm), 4)
-        info["misregistration_vox_zyx"] = np.round(shift_vox, 4).tolist()
-    del vf, vhu
-    geometry = Geometry(spacing=grid.spacing, origin=grid.origin)
-    graph = _case_graph(anatomy, grid, labelled, modality, p)
-    return PhantomCase(
-        image=image,
-        labels=labels,
-        geometry=geometry,
-        graph=graph,
-        modality=modality,
-        mask_image=mask_image,
-        subtracted=subtracted,
-        info=info,
-    )
+
+def _dsa_mask_volume(
+    anatomy: Anatomy,
+    grid: G.Grid,
+    p: dict,
+    base: np.ndarray,
+    labels: np.ndarray,
+    vf: np.ndarray,
+    srng: np.random.Generator,
+    misregistration_mm: float | None,
+    info: dict,
+) -> np.ndarray:
+    """The DSA mask run before finishing: the same patient (``base``, changed in place) with blood instead
+    of contrast in the vessels, metal drawn again (labels untouched), moved by the mis-registration, which
+    is recorded in ``info``. Returns the moved volume (a new array when the shift is not 0)."""
+    _composite(base, None, vf, hu_const=p["blood"])
+    _draw_tube_findings(anatomy, grid, base, labels, tuple(_metal_hu(p)), _metal_hu(p))
+    shift_mm = srng.uniform(0.1, 0.5) if misregistration_mm is None else float(misregistration_mm)
+    direction = srng.normal(size=3)
+    direction /= np.linalg.norm(direction)
+    shift_vox = direction * shift_mm / grid.spacing[0]
+    if shift_mm > 0:
+        from scipy.ndimage import shift as nd_shift
+
+        base = nd_shift(base, shift_vox, order=1, mode="nearest")
+    info["misregistration_mm"] = round(float(shift_mm), 4)
+    info["misregistration_vox_zyx"] = np.round(shift_vox, 4).tolist()
+    return base

@@ -16,7 +16,8 @@ from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.labels import INTRACRANIAL, VESSEL_LABELS
 from nnunetv2_cta.phantom import shapes as G
 from nnunetv2_cta.phantom.graph import GRAPH_FORMAT, GRAPH_VERSION
-from nnunetv2_cta.phantom.modalities import MODALITIES, PhantomCase, _draw_params, _finish
+from nnunetv2_cta.phantom.modalities import MODALITIES, PhantomCase
+from nnunetv2_cta.phantom.scanner import draw_scan_params, finish_image
 
 
 def render_from_vessel_mask(
@@ -70,13 +71,13 @@ def render_from_vessel_mask(
     sd = np.where(vessel, -(inside - 0.5 * s_eff), outside - 0.5 * s_eff)
     frac = np.clip(0.5 - sd / s_eff, 0.0, 1.0)
     rng = np.random.default_rng([int(seed), 5, MODALITIES.index(modality)])
-    p = _draw_params(modality, rng, min(spacing), late_phase=False)
+    p = draw_scan_params(modality, rng, min(spacing), late_phase=False)
     brain = np.float32(p["brain"]) + rng.normal(0, 1.0, size=1).astype(np.float32)
     hu_vessel = np.float32(p["artery"])
     img = brain + (hu_vessel - brain) * frac
-    # _finish works on an isotropic grid description; use the finest spacing for PSF and noise
+    # finish_image works on an isotropic grid description; use the finest spacing for PSF and noise
     grid = G.Grid(origin=tuple(geometry.origin), spacing=(min(spacing),) * 3, shape=mask.shape)
-    image = _finish(img.astype(np.float32), grid, p, [int(seed), 9, MODALITIES.index(modality)], [])
+    image = finish_image(img.astype(np.float32), grid, p, [int(seed), 9, MODALITIES.index(modality)], [])
     labels = np.where(vessel, np.uint8(label), np.uint8(0))
     graph = {
         "format": GRAPH_FORMAT,

@@ -34,6 +34,7 @@ from nnunetv2_cta.labels import dataset_json
 from nnunetv2_cta.phantom.anatomy import check_pathologies, generate_anatomy
 from nnunetv2_cta.phantom.graph import save_vessel_graph
 from nnunetv2_cta.phantom.modalities import MODALITIES, PhantomCase, render_case
+from nnunetv2_cta.phantom.scanner import grid_for
 
 logger = logging.getLogger(__name__)
 
@@ -212,9 +213,7 @@ def write_dataset(
     # validate everything that could fail late, before writing anything
     pathologies = list(check_pathologies(pathologies))
     first = generate_anatomy(seed * 100003, preset=preset, pathologies=pathologies)
-    from nnunetv2_cta.phantom.modalities import _grid_for
-
-    _grid_for(first, modality, spacing, fov)
+    grid_for(first, modality, spacing, fov)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{out.name}_", dir=out.parent))
