@@ -18,4 +18,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nnunetv2_cta.commands.repair",
     "nnunetv2_cta.commands.benchmark",
     "nnunetv2_cta.commands.predict",
+    "nnunetv2_cta.commands.export",
 )
