@@ -5,20 +5,37 @@ numpy array indexed ``[z, y, x]`` (slice, row, column) and :attr:`Geometry.spaci
 axis order, in millimetres. ``origin`` and ``direction`` are kept exactly as ITK stores them (x, y, z
 world order, LPS), because they are only passed through to the writer and to world-coordinate helpers.
 
-Writes are atomic: the file is written under a temporary name in the destination folder and renamed, so
-an interrupted run never leaves a truncated file that looks complete.
+Writes are atomic, and this module holds the package's only atomic writer: a file (or a folder) is
+written under a hidden temporary name in the destination folder (``.tmp_<name>_<random><ending>``),
+flushed and fsynced, given the permissions a plain ``open`` would give (``0o666 & ~umask`` for files,
+``0o777 & ~umask`` for folders: 0644/0755 under umask 022, not ``mkstemp``'s 0600) and renamed into place
+with ``os.replace``. An interrupted or failing write removes its temporary and never leaves a truncated file
+that looks complete.
+
+* :func:`atomic_write` — a context manager yielding an open file (text or binary);
+* :func:`write_text_atomic`, :func:`write_json_atomic` — one call on top of it;
+* :func:`atomic_path` — a context manager yielding a temporary *path* with the final ending, for writers
+  that only take a file name (SimpleITK, matplotlib, nibabel);
+* :func:`atomic_folder` — build a folder under a temporary name, rename it into place at the end;
+  :func:`temporary_sibling` / :func:`publish` are its two halves for writers that open and finish in
+  different methods.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
-from nnunetv2_cta.errors import DatasetFormatError, GeometryError, SpacingError
+from nnunetv2_cta.errors import DatasetFormatError, GeometryError, OutputExistsError, SpacingError
 
 #: File endings SimpleITK reads and writes that nnunetv2_cta accepts for volumes.
 VOLUME_ENDINGS: tuple[str, ...] = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr")
@@ -141,14 +158,172 @@ def write_image(
     image.SetSpacing(tuple(float(s) for s in geometry.spacing[::-1]))
     image.SetOrigin(geometry.origin)
     image.SetDirection(geometry.direction)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ending = next(e for e in VOLUME_ENDINGS if path.name.lower().endswith(e))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=ending, dir=path.parent)
-    os.close(fd)
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=compress)
+    return path
+
+
+# --------------------------------------------------------------------------------------- atomic writes
+def current_umask() -> int:
+    """The process umask, read from ``/proc/self/status`` where Linux offers it.
+
+    The fallback (``os.umask`` set and restored) briefly changes the umask for every thread of the process.
+    """
     try:
-        sitk.WriteImage(image, tmp, useCompression=compress)
-        os.replace(tmp, path)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _ending(name: str) -> str:
+    """The ending a temporary must keep so writers choose the same format: volume endings, else the suffix."""
+    lower = name.lower()
+    return next((name[-len(e) :] for e in VOLUME_ENDINGS if lower.endswith(e)), Path(name).suffix)
+
+
+def temporary_sibling(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Create an empty hidden file (or folder) next to ``path`` to be filled, then :func:`publish` ed.
+
+    The name is ``.tmp_<name>_<random><ending>`` (the ending of ``path``, so writers that choose the format
+    from the file name choose the same one). The parent folder is created when missing.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ending = "" if folder else _ending(path.name)
+    prefix = f".tmp_{path.name[: len(path.name) - len(ending)]}_"
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=ending, dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike, *, replace: bool = True) -> Path:
+    """Move a finished temporary from :func:`temporary_sibling` to ``path``, with the umask's permissions.
+
+    A file is fsynced, made ``0o666 & ~umask`` and renamed over ``path`` (an existing file is replaced).
+    A folder is made ``0o777 & ~umask`` and renamed to ``path``; an existing folder there is replaced only
+    with ``replace=True`` (moved aside, the new one renamed in, the old one deleted), else
+    :class:`OutputExistsError`. On any failure the temporary is removed and the error re-raised.
+    """
+    tmp, path = Path(tmp), Path(path)
+    try:
+        mask = current_umask()
+        if tmp.is_dir():
+            os.chmod(tmp, 0o777 & ~mask)
+            if path.exists() or path.is_symlink():
+                if not replace:
+                    raise OutputExistsError(
+                        f"{str(path)!r} exists; pass overwrite (--overwrite) to replace it"
+                    )
+                if not path.is_dir():
+                    raise OutputExistsError(f"{str(path)!r} exists and is not a folder")
+                trash = Path(tempfile.mkdtemp(prefix=f".old_{path.name}_", dir=path.parent))
+                os.replace(path, trash / path.name)
+                os.replace(tmp, path)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+        else:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(tmp, 0o666 & ~mask)
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        discard(tmp)
         raise
     return path
+
+
+def discard(tmp: str | os.PathLike) -> None:
+    """Remove an unpublished temporary file or folder (nothing when it is already gone)."""
+    tmp = Path(tmp)
+    if tmp.is_dir() and not tmp.is_symlink():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path (same folder, same ending) to write; it becomes ``path`` when the block ends.
+
+    For writers that only take a file name. The temporary is removed if the block raises.
+
+    Example:
+        >>> with atomic_path(out / "mip.png") as tmp:   # doctest: +SKIP
+        ...     fig.savefig(tmp, format="png")
+    """
+    tmp = temporary_sibling(path)
+    try:
+        yield tmp
+    except BaseException:
+        discard(tmp)
+        raise
+    publish(tmp, path)
+
+
+@contextmanager
+def atomic_write(
+    path: str | os.PathLike, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None
+) -> Iterator[IO[Any]]:
+    """Open a temporary next to ``path`` for writing; it replaces ``path`` when the block ends without error.
+
+    Args:
+        path: the final file (its folder is created when missing).
+        mode: ``"wb"`` (binary) or ``"w"`` (text, ``encoding`` default UTF-8).
+        encoding, newline: as for :func:`open` (text mode only).
+
+    Example:
+        >>> with atomic_write(out / "summary.csv", "w", newline="") as handle:   # doctest: +SKIP
+        ...     csv.writer(handle).writerows(rows)
+    """
+    if mode not in ("w", "wt", "wb"):
+        raise ValueError(f"atomic_write mode must be 'w', 'wt' or 'wb', got {mode!r}")
+    if "b" in mode and (encoding is not None or newline is not None):
+        raise ValueError("atomic_write: encoding and newline are for text mode ('w') only")
+    text = {} if "b" in mode else {"encoding": encoding or "utf-8", "newline": newline}
+    with atomic_path(path) as tmp, open(tmp, mode, **text) as handle:
+        yield handle
+        handle.flush()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`); returns the path."""
+    with atomic_write(path, "w", encoding=encoding) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None = 2, **dumps: Any) -> Path:
+    """Write ``json.dumps(obj, indent=indent, **dumps)`` to ``path`` atomically; returns the path.
+
+    The text is built before the file is opened, so an object that cannot be serialised writes nothing.
+    """
+    return write_text_atomic(path, json.dumps(obj, indent=indent, **dumps))
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; it becomes ``path`` when the block ends without error.
+
+    ``replace=True`` replaces an existing folder at ``path`` (only once the new one is complete); without it
+    an existing ``path`` raises :class:`OutputExistsError` at the end (check earlier to fail before the
+    work). The temporary folder and everything in it are removed if the block raises.
+    """
+    tmp = temporary_sibling(path, folder=True)
+    try:
+        yield tmp
+    except BaseException:
+        discard(tmp)
+        raise
+    publish(tmp, path, replace=replace)

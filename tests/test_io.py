@@ -1,0 +1,148 @@
+"""The one atomic writer (``nnunetv2_cta.io``): permissions from the umask, no temporary left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from nnunetv2_cta.errors import OutputExistsError
+from nnunetv2_cta.io import (
+    Geometry,
+    atomic_folder,
+    atomic_path,
+    atomic_write,
+    current_umask,
+    read_image,
+    write_image,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test (restored after)."""
+    previous = os.umask(0o022)
+
+    def set_mask(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_mask
+    os.umask(previous)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith((".tmp_", ".old_")))
+
+
+@pytest.mark.parametrize("mask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)])
+def test_permissions_follow_the_umask(tmp_path, umask, mask, file_mode, folder_mode):
+    """Issue 16, fault 2: outputs were 0600 (mkstemp's mode) under umask 022."""
+    umask(mask)
+    assert current_umask() == mask
+    text = write_text_atomic(tmp_path / "a.txt", "x")
+    data = write_json_atomic(tmp_path / "b.json", {"k": 1})
+    with atomic_write(tmp_path / "c.bin") as handle:
+        handle.write(b"\0\1")
+    volume = write_image(tmp_path / "v.nii.gz", np.zeros((2, 3, 4), np.uint8), Geometry(spacing=(1, 1, 1)))
+    with atomic_folder(tmp_path / "folder") as folder:
+        (folder / "sub").mkdir()
+        write_text_atomic(folder / "sub" / "inner.txt", "y")
+    for path in (text, data, tmp_path / "c.bin", volume, tmp_path / "folder" / "sub" / "inner.txt"):
+        assert _mode(path) == file_mode, path.name
+    assert _mode(tmp_path / "folder") == folder_mode
+    assert _mode(tmp_path / "folder" / "sub") == folder_mode
+    assert _leftovers(tmp_path) == []
+
+
+def test_contents_and_replacing_an_existing_file(tmp_path):
+    path = tmp_path / "deep" / "er" / "out.json"  # parents are created
+    write_json_atomic(path, {"a": [1, 2]}, indent=None, separators=(",", ":"))
+    assert path.read_bytes() == b'{"a":[1,2]}'
+    write_json_atomic(path, {"b": 2})
+    assert json.loads(path.read_text()) == {"b": 2}
+    with atomic_write(path, "w", newline="") as handle:
+        handle.write("x,y\r\n")
+    assert path.read_bytes() == b"x,y\r\n"
+    assert _leftovers(path.parent) == []
+
+
+def test_a_failing_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "summary.json"
+    path.write_text("old")
+    with pytest.raises(RuntimeError, match="disk full"), atomic_write(path, "w") as handle:
+        handle.write("half")
+        raise RuntimeError("disk full")
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        write_json_atomic(path, {"x": object()})
+    with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "mip.png") as tmp:
+        tmp.write_bytes(b"partial")
+        raise KeyboardInterrupt
+    assert path.read_text() == "old"
+    assert not (tmp_path / "mip.png").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_atomic_path_keeps_the_ending_so_writers_pick_the_same_format(tmp_path):
+    seen = []
+    with atomic_path(tmp_path / "case_0000.nii.gz") as tmp:
+        seen.append(tmp)
+        tmp.write_bytes(b"data")
+    assert seen[0].parent == tmp_path
+    assert seen[0].name.startswith(".tmp_case_0000_") and seen[0].name.endswith(".nii.gz")
+    assert (tmp_path / "case_0000.nii.gz").read_bytes() == b"data"
+    volume = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    write_image(tmp_path / "v.mha", volume, Geometry(spacing=(2.0, 1.0, 0.5)))
+    back, geometry = read_image(tmp_path / "v.mha")
+    assert np.array_equal(back, volume) and geometry.spacing == (2.0, 1.0, 0.5)
+
+
+def test_publishing_onto_a_folder_fails_and_removes_the_temporary(tmp_path):
+    (tmp_path / "out.json").mkdir()
+    with pytest.raises(IsADirectoryError):
+        write_text_atomic(tmp_path / "out.json", "x")
+    assert _leftovers(tmp_path) == []
+
+
+def test_atomic_folder_refuses_or_replaces_an_existing_folder(tmp_path):
+    target = tmp_path / "Dataset001_X"
+    with atomic_folder(target) as folder:
+        write_text_atomic(folder / "dataset.json", "1")
+    with pytest.raises(OutputExistsError, match="Dataset001_X' exists; pass overwrite"):
+        with atomic_folder(target) as folder:
+            write_text_atomic(folder / "dataset.json", "2")
+    assert (target / "dataset.json").read_text() == "1"
+    with pytest.raises(ValueError, match="boom"), atomic_folder(target, replace=True) as folder:
+        write_text_atomic(folder / "dataset.json", "3")
+        raise ValueError("boom")
+    assert (target / "dataset.json").read_text() == "1"
+    with atomic_folder(target, replace=True) as folder:
+        write_text_atomic(folder / "other.json", "4")
+    assert sorted(p.name for p in target.iterdir()) == ["other.json"]
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputExistsError, match=r"'.*file' exists and is not a folder"):
+        with atomic_folder(tmp_path / "file", replace=True):
+            pass
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "mode, kwargs, message",
+    [
+        ("a", {}, "atomic_write mode must be 'w', 'wt' or 'wb', got 'a'"),
+        ("r", {}, "atomic_write mode must be 'w', 'wt' or 'wb', got 'r'"),
+        ("wb", {"encoding": "utf-8"}, "encoding and newline are for text mode"),
+    ],
+)
+def test_atomic_write_rejects_bad_modes(tmp_path, mode, kwargs, message):
+    with pytest.raises(ValueError, match=message), atomic_write(tmp_path / "x", mode, **kwargs):
+        pass
+    assert list(tmp_path.iterdir()) == []
