@@ -156,6 +156,146 @@ def _join(*pieces: np.ndarray | None) -> np.ndarray | None:
     return np.array(out) if out else None
 
 
+def _seed_slice(tree: _Tree, seed_fraction: float) -> int:
+    """The pooled axial slice the seeds are taken from (step 3 of the module docstring)."""
+    lab = tree.labels
+    zs = {v: np.flatnonzero((lab == v).any(axis=(1, 2))) for v in VESSEL_LABELS}
+    z_all = np.flatnonzero(tree.mask.any(axis=(1, 2)))
+    z_low = int(zs[AORTA][-1]) if len(zs[AORTA]) else int(z_all[0])
+    if len(zs[INTRACRANIAL]):
+        z_high = int(zs[INTRACRANIAL][0])
+    elif len(zs[CAROTID]):
+        z_high = int(zs[CAROTID][-1])
+    else:
+        z_high = int(z_all[-1])
+    if z_high <= z_low:  # e.g. a head crop: only intracranial vessels, seeds near its bottom
+        z_low, z_high = int(z_all[0]), int(z_all[-1])
+        return min(z_low + max(1, round(5.0 / tree.sp[0])), z_high)
+    return round(z_low + seed_fraction * (z_high - z_low))
+
+
+class _PathSearch:
+    """The searches of one label map, on the pooled tree: seeds, proximal ends, entries, distal ends."""
+
+    def __init__(self, tree: _Tree, seed_fraction: float, aorta_keep_mm: float, intracranial_mm: float):
+        self.tree = tree
+        self.aorta_keep_mm = aorta_keep_mm
+        self.intracranial_mm = intracranial_mm
+        lab = tree.labels
+        self.z_seed = _seed_slice(tree, seed_fraction)
+        self.x_mid = _x_mid(tree, self.z_seed)
+        self.seeds = _seed_sections(tree, self.z_seed, self.x_mid)
+        logger.debug("seed slice %d (pooled), midline x %.1f, seeds %s", self.z_seed, self.x_mid, self.seeds)
+        self.zz = np.arange(lab.shape[0])[:, None, None]
+        self.xx = np.arange(lab.shape[2])[None, None, :]
+        self.above = np.broadcast_to(self.zz >= self.z_seed, lab.shape)
+        self.below = np.broadcast_to(self.zz <= self.z_seed, lab.shape)
+        self.intracranial = lab == INTRACRANIAL
+        self.aorta_centre = None
+        if (lab == AORTA).any():
+            self.aorta_centre = np.unravel_index(
+                int(np.argmax(np.where(lab == AORTA, tree.dist, -1))), lab.shape
+            )
+
+    def proximal(self, seed) -> np.ndarray | None:
+        """From the aorta centre (cut to ``aorta_keep_mm`` of aorta) or the lowest reachable voxel to ``seed``."""
+        tree, lab = self.tree, self.tree.labels
+        if self.aorta_centre is not None:
+            p = tree.path(self.aorta_centre, seed)
+            if p is not None:
+                is_aorta = lab[tuple(p.T)] == AORTA
+                last = int(np.flatnonzero(is_aorta).max()) if is_aorta[: len(p) // 2 + 1].any() else -1
+                if last >= 0:
+                    # drop the aortic run up to aorta_keep_mm before the last aortic voxel
+                    seg = np.r_[
+                        0.0, np.cumsum(np.linalg.norm(np.diff(tree.mm(p[: last + 1]), axis=0), axis=1))
+                    ]
+                    start = int(np.searchsorted(seg, seg[-1] - self.aorta_keep_mm))
+                    p = p[start:]
+                return p
+        geo = tree.geodesic(seed, self.below)
+        low = np.isfinite(geo)
+        if not low.any():
+            return np.array([seed])
+        z_min = int(np.argwhere(low)[:, 0].min())
+        end = _argmin_where(geo, low & (self.zz == z_min))
+        return tree.path(end, seed)
+
+    def entry_of(self, seed):
+        """The geodesically nearest intracranial voxel above ``seed`` (``None``: not reachable)."""
+        return _argmin_where(self.tree.geodesic(seed, self.above), self.intracranial)
+
+    def width_before(self, piece: np.ndarray | None) -> float:
+        """Vessel radius (mm) just below the entry: the widest voxel of the last 10 mm of ``piece``."""
+        if piece is None or len(piece) == 0:
+            return 0.0
+        n = max(1, round(10.0 / self.tree.step))
+        return float(self.tree.dist[tuple(piece[-n:].T)].max())
+
+    def carotid(self, side: str, sign: float, name: str) -> np.ndarray | None:
+        """Common carotid seed → skull base → on along the same-side intracranial label (step 5)."""
+        tree, shape = self.tree, self.tree.labels.shape
+        seed = self.seeds.get(f"{side}_CCA")
+        if seed is None:
+            logger.info("%s: no vessel section on that side of the seed slice", name)
+            return None
+        entry = self.entry_of(seed)
+        if entry is None:
+            geo = tree.geodesic(seed, self.above)
+            ok = np.isfinite(geo) & (tree.dist >= 0.5 * tree.dist[seed])
+            if not ok.any():
+                logger.info("%s: nothing reachable above the seed", name)
+                return None
+            top = int(np.argwhere(ok)[:, 0].max())
+            end = _argmin_where(geo, ok & (self.zz == top))
+            logger.info(
+                "%s: the intracranial label is not reached; path ends at the highest wide voxel", name
+            )
+            path = _join(self.proximal(seed), tree.path(seed, end))
+        else:
+            side_mask = np.broadcast_to(sign * (self.xx - self.x_mid) * tree.sp[2] > 3.0, shape)
+            neck = tree.path(seed, entry)
+            thick = tree.dist >= 0.6 * self.width_before(neck)
+            geo = tree.geodesic(entry, self.intracranial & side_mask & thick)
+            ok = np.isfinite(geo) & (geo <= self.intracranial_mm)
+            end = np.unravel_index(int(np.argmax(np.where(ok, geo, -1))), shape) if ok.any() else entry
+            path = _join(self.proximal(seed), neck, tree.path(entry, end))
+        if path is None or len(path) < 2:
+            logger.info("%s: no connected path", name)
+            return None
+        return path
+
+    def vertebrobasilar(self) -> np.ndarray | None:
+        """The dominant vertebral seed → V4 → the highest midline (basilar) voxel within reach (step 5)."""
+        tree, shape, seeds = self.tree, self.tree.labels.shape, self.seeds
+        vas = [s for s in ("L", "R") if f"{s}_VA" in seeds]
+        if not vas:
+            logger.info("vertebrobasilar: no vertebral artery section found on the seed slice")
+            return None
+        side = max(vas, key=lambda s: seeds[f"{s}_VA_width"])  # type: ignore[arg-type,return-value]
+        seed = seeds[f"{side}_VA"]
+        entry = self.entry_of(seed)
+        if entry is None:
+            logger.info(
+                "vertebrobasilar: the %s vertebral artery does not reach the intracranial label", side
+            )
+            return None
+        neck = tree.path(seed, entry)
+        geo = tree.geodesic(entry, self.intracranial & (tree.dist >= 0.6 * self.width_before(neck)))
+        near_mid = np.broadcast_to(
+            np.abs(self.xx - self.x_mid) * tree.sp[2] <= max(4.0, 1.5 * tree.sp[2]), shape
+        )
+        ok = np.isfinite(geo) & (geo <= self.intracranial_mm) & near_mid
+        if ok.any():
+            top = int(np.argwhere(ok)[:, 0].max())
+            end = _argmin_where(geo, ok & (self.zz == top))
+        else:
+            logger.info("vertebrobasilar: no midline (basilar) voxel reached; path ends at V4")
+            end = entry
+        path = _join(self.proximal(seed), neck, tree.path(entry, end))
+        return path if path is not None and len(path) >= 2 else None
+
+
 def centerline_paths(
     labels: np.ndarray,
     spacing,
@@ -195,130 +335,15 @@ def centerline_paths(
     if tree.empty:
         logger.info("centerline_paths: no vessel voxels, no paths")
         return {}
-    lab = tree.labels
-    zs = {v: np.flatnonzero((lab == v).any(axis=(1, 2))) for v in VESSEL_LABELS}
-    z_all = np.flatnonzero(tree.mask.any(axis=(1, 2)))
-    z_low = int(zs[AORTA][-1]) if len(zs[AORTA]) else int(z_all[0])
-    if len(zs[INTRACRANIAL]):
-        z_high = int(zs[INTRACRANIAL][0])
-    elif len(zs[CAROTID]):
-        z_high = int(zs[CAROTID][-1])
-    else:
-        z_high = int(z_all[-1])
-    if z_high <= z_low:  # e.g. a head crop: only intracranial vessels, seeds near its bottom
-        z_low, z_high = int(z_all[0]), int(z_all[-1])
-        z_seed = min(z_low + max(1, round(5.0 / tree.sp[0])), z_high)
-    else:
-        z_seed = round(z_low + seed_fraction * (z_high - z_low))
-    x_mid = _x_mid(tree, z_seed)
-    seeds = _seed_sections(tree, z_seed, x_mid)
-    logger.debug("seed slice %d (pooled), midline x %.1f, seeds %s", z_seed, x_mid, seeds)
-
-    zz = np.arange(lab.shape[0])[:, None, None]
-    xx = np.arange(lab.shape[2])[None, None, :]
-    above = np.broadcast_to(zz >= z_seed, lab.shape)
-    below = np.broadcast_to(zz <= z_seed, lab.shape)
-    intracranial = lab == INTRACRANIAL
-    aorta_centre = None
-    if len(zs[AORTA]):
-        aorta_centre = np.unravel_index(int(np.argmax(np.where(lab == AORTA, tree.dist, -1))), lab.shape)
-
-    def proximal(seed) -> np.ndarray | None:
-        if aorta_centre is not None:
-            p = tree.path(aorta_centre, seed)
-            if p is not None:
-                is_aorta = lab[tuple(p.T)] == AORTA
-                last = int(np.flatnonzero(is_aorta).max()) if is_aorta[: len(p) // 2 + 1].any() else -1
-                if last >= 0:
-                    # drop the aortic run up to aorta_keep_mm before the last aortic voxel
-                    seg = np.r_[
-                        0.0, np.cumsum(np.linalg.norm(np.diff(tree.mm(p[: last + 1]), axis=0), axis=1))
-                    ]
-                    start = int(np.searchsorted(seg, seg[-1] - aorta_keep_mm))
-                    p = p[start:]
-                return p
-        geo = tree.geodesic(seed, below)
-        low = np.isfinite(geo)
-        if not low.any():
-            return np.array([seed])
-        z_min = int(np.argwhere(low)[:, 0].min())
-        end = _argmin_where(geo, low & (zz == z_min))
-        return tree.path(end, seed)
-
-    def entry_of(seed):
-        geo = tree.geodesic(seed, above)
-        return _argmin_where(geo, intracranial)
-
-    def width_before(piece: np.ndarray | None) -> float:
-        """Vessel radius (mm) just below the entry: the widest voxel of the last 10 mm of ``piece``."""
-        if piece is None or len(piece) == 0:
-            return 0.0
-        n = max(1, round(10.0 / tree.step))
-        return float(tree.dist[tuple(piece[-n:].T)].max())
-
-    found: dict[str, np.ndarray] = {}
-    for side, sign, name in (("R", -1.0, "right_carotid"), ("L", 1.0, "left_carotid")):
-        seed = seeds.get(f"{side}_CCA")
-        if seed is None:
-            logger.info("%s: no vessel section on that side of the seed slice", name)
-            continue
-        entry = entry_of(seed)
-        if entry is None:
-            geo = tree.geodesic(seed, above)
-            ok = np.isfinite(geo) & (tree.dist >= 0.5 * tree.dist[seed])
-            if not ok.any():
-                logger.info("%s: nothing reachable above the seed", name)
-                continue
-            top = int(np.argwhere(ok)[:, 0].max())
-            end = _argmin_where(geo, ok & (zz == top))
-            logger.info(
-                "%s: the intracranial label is not reached; path ends at the highest wide voxel", name
-            )
-            path = _join(proximal(seed), tree.path(seed, end))
-        else:
-            side_mask = np.broadcast_to(sign * (xx - x_mid) * tree.sp[2] > 3.0, lab.shape)
-            neck = tree.path(seed, entry)
-            thick = tree.dist >= 0.6 * width_before(neck)
-            geo = tree.geodesic(entry, intracranial & side_mask & thick)
-            ok = np.isfinite(geo) & (geo <= intracranial_mm)
-            end = np.unravel_index(int(np.argmax(np.where(ok, geo, -1))), lab.shape) if ok.any() else entry
-            path = _join(proximal(seed), neck, tree.path(entry, end))
-        if path is None or len(path) < 2:
-            logger.info("%s: no connected path", name)
-            continue
-        found[name] = path
-
-    vas = [s for s in ("L", "R") if f"{s}_VA" in seeds]
-    if vas:
-        side = max(vas, key=lambda s: seeds[f"{s}_VA_width"])  # type: ignore[arg-type,return-value]
-        seed = seeds[f"{side}_VA"]
-        entry = entry_of(seed)
-        if entry is None:
-            logger.info(
-                "vertebrobasilar: the %s vertebral artery does not reach the intracranial label", side
-            )
-        else:
-            neck = tree.path(seed, entry)
-            geo = tree.geodesic(entry, intracranial & (tree.dist >= 0.6 * width_before(neck)))
-            near_mid = np.broadcast_to(
-                np.abs(xx - x_mid) * tree.sp[2] <= max(4.0, 1.5 * tree.sp[2]), lab.shape
-            )
-            ok = np.isfinite(geo) & (geo <= intracranial_mm) & near_mid
-            if ok.any():
-                top = int(np.argwhere(ok)[:, 0].max())
-                end = _argmin_where(geo, ok & (zz == top))
-            else:
-                logger.info("vertebrobasilar: no midline (basilar) voxel reached; path ends at V4")
-                end = entry
-            path = _join(proximal(seed), neck, tree.path(entry, end))
-            if path is not None and len(path) >= 2:
-                found["vertebrobasilar"] = path
-    else:
-        logger.info("vertebrobasilar: no vertebral artery section found on the seed slice")
-
+    search = _PathSearch(tree, seed_fraction, aorta_keep_mm, intracranial_mm)
+    found = {
+        "right_carotid": search.carotid("R", -1.0, "right_carotid"),
+        "left_carotid": search.carotid("L", 1.0, "left_carotid"),
+        "vertebrobasilar": search.vertebrobasilar(),
+    }
     out = {}
     for name in PATH_NAMES:
-        if name in found:
+        if found[name] is not None:
             full = tree.to_full(found[name].astype(np.float64))
             if len(full) >= 5:
                 full = ndimage.gaussian_filter1d(full, 1.0, axis=0, mode="nearest")
