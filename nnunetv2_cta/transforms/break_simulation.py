@@ -34,8 +34,6 @@ from nnunetv2_cta.evaluation.centerline import SkeletonGraph, skeletonize
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("cut", "drop", "thin", "fade")
-
 
 @dataclass(frozen=True)
 class SimulatedBreak:
