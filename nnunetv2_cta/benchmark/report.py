@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nnunetv2_cta.io import atomic_path, write_text_atomic
+
 #: metrics of the tables, in column order (names of nnunetv2_cta.evaluation)
 METRICS: tuple[str, ...] = ("dice", "cldice", "recall", "vscore", "betti0_error", "breaks", "hd95_mm")
 REGIONS: tuple[str, ...] = ("vessels", "bone", "aorta", "carotid", "intracranial")
@@ -253,7 +255,8 @@ def _plot_methods(per_case: dict, dataset: str, path: Path) -> None:
             ax.set_ylim(0, 1)
     fig.suptitle(f"{dataset}: mean ± std over held-out cases (dots: cases)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
 
 
@@ -287,7 +290,8 @@ def _plot_modalities(per_case: dict, path: Path) -> bool:
     axes[0].legend(fontsize=7)
     fig.suptitle("per modality: mean ± std over held-out cases (dots: cases)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return True
 
@@ -330,9 +334,10 @@ def write_results(
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    (out / "results.csv").write_text(buf.getvalue())
+    write_text_atomic(out / "results.csv", buf.getvalue())
     extras = {o["dataset"] + "/" + o["method"]: {"predictions": o["predictions"]} for o in outcomes}
-    (out / "results.json").write_text(
+    write_text_atomic(
+        out / "results.json",
         json.dumps(
             {
                 "budget": budget.name,
@@ -346,10 +351,10 @@ def write_results(
             },
             indent=1,
         )
-        + "\n"
+        + "\n",
     )
-    (out / "results.md").write_text(markdown(rows, budget, machine, wall_s, plots, compared))
-    (out / "machine.json").write_text(json.dumps(machine, indent=2) + "\n")
+    write_text_atomic(out / "results.md", markdown(rows, budget, machine, wall_s, plots, compared))
+    write_text_atomic(out / "machine.json", json.dumps(machine, indent=2) + "\n")
     return {
         "rows": rows,
         "csv": str(out / "results.csv"),

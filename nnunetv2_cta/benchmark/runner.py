@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,20 +36,13 @@ from nnunetv2_cta.benchmark.definition import (
     select_runs,
 )
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
+from nnunetv2_cta.io import publish, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
 #: plans identifier of each planner (ours: ``nnUNetCTAPlans_<preset>``)
 STOCK_PLANS = {"nnunet_default": "nnUNetPlans", "nnunet_resenc_m": "nnUNetResEncUNetMPlans"}
 STOCK_PLANNER_CLASS = {"nnunet_default": "ExperimentPlanner", "nnunet_resenc_m": "nnUNetPlannerResEncM"}
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(tmp, path)
 
 
 class _Markers:
@@ -67,7 +59,7 @@ class _Markers:
         return json.loads(path.read_text()) if path.is_file() else None
 
     def set(self, key: str, info: dict) -> dict:
-        _write_json_atomic(self._path(key), info)
+        write_json_atomic(self._path(key), info)
         return info
 
 
@@ -142,9 +134,7 @@ def _epoch_seconds(checkpoint: Path) -> float | None:
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    publish(tmp, final, replace=True)
 
 
 class _Run:

@@ -17,12 +17,10 @@ Layout written (nnU-Net v2 raw format, one channel named ``"CT"`` unless stated 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from nnunetv2_cta.errors import ConfigurationError, CTAError, DatasetFormatError, OutputExistsError
-from nnunetv2_cta.io import VOLUME_ENDINGS, Geometry, check_same_grid, strip_volume_ending, write_image
+from nnunetv2_cta.io import (
+    VOLUME_ENDINGS,
+    Geometry,
+    check_same_grid,
+    discard,
+    publish,
+    strip_volume_ending,
+    temporary_sibling,
+    write_image,
+    write_json_atomic,
+)
 from nnunetv2_cta.labels import LABELS, check_label_values, dataset_json
 
 logger = logging.getLogger(__name__)
@@ -261,15 +269,14 @@ class RawDatasetWriter:
             )
 
     def __enter__(self) -> RawDatasetWriter:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{self.target.name}_", dir=self.root))
+        self.tmp = temporary_sibling(self.target, folder=True)
         (self.tmp / "imagesTr").mkdir()
         (self.tmp / "labelsTr").mkdir()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if self.tmp is not None and self.tmp.exists():
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.tmp is not None:
+            discard(self.tmp)
         self.tmp = None
 
     # ----------------------------------------------------------------------------------------- cases
@@ -373,14 +380,15 @@ class RawDatasetWriter:
         if self.labels is not None:
             dj["labels"] = dict(self.labels)
         dj["channel_names"] = {"0": self.channel_name}
-        (self.tmp / "dataset.json").write_text(json.dumps(dj, indent=2, default=_json_default))
+        write_json_atomic(self.tmp / "dataset.json", dj, default=_json_default)
         if self.overwrite:
             for old in [*folders_using_id(self.root, self.dataset_id), self.target]:
                 if old.exists():
-                    logger.warning("overwrite: removing %s", old)
-                    shutil.rmtree(old)
-        os.replace(self.tmp, self.target)
-        self.tmp = None
+                    logger.warning("overwrite: replacing %s", old)
+                    if old != self.target:
+                        shutil.rmtree(old)
+        tmp, self.tmp = self.tmp, None
+        publish(tmp, self.target, replace=self.overwrite)
         for line in self.summary.lines():
             logger.info(line)
         return self.summary

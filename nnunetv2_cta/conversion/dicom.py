@@ -43,7 +43,6 @@ Errors name series by that hash, not by file path.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
@@ -57,7 +56,7 @@ import numpy as np
 
 from nnunetv2_cta.conversion.common import ConversionSummary, compact_ct_dtype
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, OutputExistsError, SpacingError
-from nnunetv2_cta.io import Geometry, write_image
+from nnunetv2_cta.io import Geometry, write_image, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -572,10 +571,7 @@ def convert_dicom(
             logger.warning("skipped %s: %s", s.series_id, err)
             continue
         write_image(output_dir / f"{s.series_id}.nii.gz", volume, geometry)
-        side = output_dir / f"{s.series_id}.json"
-        tmp = side.with_name(f".tmp_{side.name}")
-        tmp.write_text(json.dumps(sidecar, indent=2))
-        os.replace(tmp, side)
+        write_json_atomic(output_dir / f"{s.series_id}.json", sidecar)
         summary.written.append(s.series_id)
         summary.notes[s.series_id] = {
             "shape_zyx": sidecar["shape_zyx"],

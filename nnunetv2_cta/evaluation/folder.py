@@ -39,7 +39,6 @@ import json
 import logging
 import multiprocessing
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -53,6 +52,7 @@ from nnunetv2_cta.evaluation.case import (
     evaluate_case,
     normalize_regions,
 )
+from nnunetv2_cta.io import atomic_write
 from nnunetv2_cta.labels import VESSEL_LABELS
 
 logger = logging.getLogger(__name__)
@@ -150,15 +150,8 @@ def _means(per_case: list[dict], regions: Iterable[str]) -> tuple[dict, dict, di
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", newline="") as handle:
+        write(handle)
 
 
 def _cell(metrics: dict, key: str):

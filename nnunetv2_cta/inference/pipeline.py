@@ -35,7 +35,7 @@ import numpy as np
 from nnunetv2_cta.errors import ConfigurationError, CTAError
 from nnunetv2_cta.inference.inputs import InputCase, find_inputs, load_input
 from nnunetv2_cta.inference.memory import PeakMemory
-from nnunetv2_cta.io import Geometry, write_image
+from nnunetv2_cta.io import Geometry, write_image, write_json_atomic
 from nnunetv2_cta.labels import LABEL_NAMES, VESSEL_LABELS
 
 logger = logging.getLogger(__name__)
@@ -300,14 +300,7 @@ def predict(
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp_{path.name}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, default=_json_default))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, data, default=_json_default)
 
 
 def _json_default(value):

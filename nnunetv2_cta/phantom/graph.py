@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from nnunetv2_cta.errors import DatasetFormatError
+from nnunetv2_cta.io import write_json_atomic
 
 GRAPH_FORMAT = "nnunetv2_cta.vessel_graph"
 GRAPH_VERSION = 1
@@ -33,10 +34,7 @@ GRAPH_VERSION = 1
 def save_vessel_graph(graph: dict, path: str | os.PathLike) -> Path:
     """Write a vessel graph dict as JSON (atomically; stable key order so equal graphs give equal bytes)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp_{path.name}")
-    tmp.write_text(json.dumps(graph, separators=(",", ":")))
-    os.replace(tmp, path)
+    write_json_atomic(path, graph, indent=None, separators=(",", ":"))
     return path
 
 

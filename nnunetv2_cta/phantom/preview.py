@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnunetv2_cta.io import atomic_path
 from nnunetv2_cta.phantom.modalities import PhantomCase
 
 _WINDOWS = {"cta": (-100.0, 900.0), "ncct": (-20.0, 120.0), "dsa": (-200.0, 2500.0)}
@@ -101,8 +102,9 @@ def save_preview_png(
         ax.set_title(f"axial {title} (orange: vessel label)", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
-    tmp = path.with_name(f".tmp_{path.name}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
     return path

@@ -21,15 +21,13 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, OutputExistsError
-from nnunetv2_cta.io import Geometry
+from nnunetv2_cta.io import Geometry, atomic_write, discard, publish, temporary_sibling, write_text_atomic
 from nnunetv2_cta.labels import dataset_json
 from nnunetv2_cta.phantom.anatomy import check_pathologies, generate_anatomy
 from nnunetv2_cta.phantom.graph import save_vessel_graph
@@ -39,17 +37,6 @@ from nnunetv2_cta.phantom.scanner import grid_for
 logger = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fix_mode(path: Path, *, folder: bool = False) -> None:
-    """Give a mkstemp/mkdtemp result the usual permissions (0644/0755 under umask 022), not 0600/0700."""
-    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
 def write_nifti(path: str | os.PathLike, array: np.ndarray, geometry: Geometry) -> Path:
@@ -78,21 +65,12 @@ def write_nifti(path: str | os.PathLike, array: np.ndarray, geometry: Geometry) 
     img.set_sform(affine, code=1)
     hdr["descrip"] = b"nnunetv2_cta phantom"
     hdr.set_slope_inter(1.0, 0.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".nii.gz", dir=path.parent)
-    os.close(fd)
-    try:
-        data = img.to_bytes()
-        with (
-            open(tmp, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1) as gz,
-        ):
-            gz.write(data)
-        _fix_mode(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = img.to_bytes()
+    with (
+        atomic_write(path) as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1) as gz,
+    ):
+        gz.write(data)
     return path
 
 
@@ -215,9 +193,7 @@ def write_dataset(
     first = generate_anatomy(seed * 100003, preset=preset, pathologies=pathologies)
     grid_for(first, modality, spacing, fov)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp_{out.name}_", dir=out.parent))
-    _fix_mode(tmp, folder=True)
+    tmp = temporary_sibling(out, folder=True)
     try:
         ids = [(f"{name}_{i:04d}", "Tr", i) for i in range(cases)] + [
             (f"{name}_{cases + i:04d}", "Ts", cases + i) for i in range(test_cases)
@@ -274,16 +250,10 @@ def write_dataset(
         }
         dj = dataset_json(cases, name=name, regions=regions, file_ending=".nii.gz", extra=provenance)
         dj["description"] = f"nnunetv2_cta digital head-and-neck {modality.upper()} phantom"
-        (tmp / "dataset.json").write_text(json.dumps(dj, indent=2, sort_keys=False) + "\n")
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".old_{out.name}_", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        write_text_atomic(tmp / "dataset.json", json.dumps(dj, indent=2, sort_keys=False) + "\n")
+        publish(tmp, out, replace=True)  # an existing `out` was refused above unless overwrite
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard(tmp)
         raise
     logger.info("wrote %d+%d %s phantom cases to %s", cases, test_cases, modality, out)
     return out

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, OutputExistsError
+from nnunetv2_cta.io import write_json_atomic
 
 CGPM_CONFIGURATION = "3d_cgpm"
 
@@ -70,7 +71,5 @@ def add_cgpm_configuration(
         "first_stage": first_stage,
         "first_stage_trainer": first_stage_trainer,
     }
-    tmp = path.with_name(f".tmp_{path.name}")
-    tmp.write_text(json.dumps(plans, indent=4))
-    os.replace(tmp, path)
+    write_json_atomic(path, plans, indent=4)
     return plans

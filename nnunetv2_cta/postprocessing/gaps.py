@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nnunetv2_cta.errors import DatasetFormatError
+from nnunetv2_cta.io import write_json_atomic
 from nnunetv2_cta.labels import LABEL_NAMES
 
 FORMAT = "nnunetv2_cta.repaired_gaps"
@@ -78,9 +79,7 @@ def save_repaired_gaps(path: str | os.PathLike, case: str, method: str, gaps: li
         "method": method,
         "gaps": [g.to_dict() for g in gaps],
     }
-    tmp = path.with_name(f".tmp_{path.name}")
-    tmp.write_text(json.dumps(doc, indent=2))
-    os.replace(tmp, path)
+    write_json_atomic(path, doc)
     return path
 
 

@@ -17,7 +17,6 @@ Only this module's CGPM path imports torch and nnunetv2, inside the function.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -30,7 +29,14 @@ from scipy import ndimage
 
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, GeometryError, OutputExistsError
 from nnunetv2_cta.evaluation.centerline import SkeletonGraph, skeletonize
-from nnunetv2_cta.io import VOLUME_ENDINGS, Geometry, check_same_grid, read_image, write_image
+from nnunetv2_cta.io import (
+    VOLUME_ENDINGS,
+    Geometry,
+    check_same_grid,
+    read_image,
+    write_image,
+    write_json_atomic,
+)
 from nnunetv2_cta.labels import LABELS, VESSEL_LABELS, check_label_values
 from nnunetv2_cta.postprocessing.gap_bridging import bridge_gaps, hu_cost
 from nnunetv2_cta.postprocessing.gaps import RepairedGap, save_repaired_gaps
@@ -312,7 +318,7 @@ def repair_folder(
             }
         )
         logger.info("%s: %d gap(s) repaired (%s)", rc.case, len(gaps), method)
-    (out / "repair_summary.json").write_text(json.dumps(results, indent=2))
+    write_json_atomic(out / "repair_summary.json", results)
     return results
 
 

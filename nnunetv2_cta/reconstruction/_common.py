@@ -7,13 +7,13 @@ POSTERIOR (identity direction = LPS); spacing ``(sz, sy, sx)`` in mm in the same
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nnunetv2_cta.errors import ConfigurationError, GeometryError, SpacingError
+from nnunetv2_cta.io import atomic_path
 
 
 def as_spacing(spacing) -> np.ndarray:
@@ -125,29 +125,15 @@ def resample_2d(image: np.ndarray, pixel_mm: tuple[float, float], *, order: int 
     return ndimage.zoom(image, zoom, order=order, mode="nearest", grid_mode=True)
 
 
-def atomic_path(path: str | os.PathLike):
-    """``(final, temporary)`` paths: write to the temporary one, then ``os.replace`` it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=path.suffix or ".png", dir=path.parent)
-    os.close(fd)
-    return path, Path(tmp)
-
-
 def save_grey_png(path: str | os.PathLike, image: np.ndarray, window: tuple[float, float]) -> Path:
     """Write a 2D array as an 8-bit grey PNG, windowed to ``(lo, hi)``, atomically."""
     from matplotlib import image as mpimg
 
     lo, hi = window
     grey = np.clip((np.asarray(image, dtype=np.float32) - lo) / (hi - lo), 0.0, 1.0)
-    path, tmp = atomic_path(path)
-    try:
+    with atomic_path(path) as tmp:
         mpimg.imsave(tmp, grey, cmap="gray", vmin=0.0, vmax=1.0, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def save_figure(path: str | os.PathLike, fig, *, dpi: float = 100.0) -> Path:
@@ -155,14 +141,9 @@ def save_figure(path: str | os.PathLike, fig, *, dpi: float = 100.0) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    path, tmp = atomic_path(path)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, facecolor=fig.get_facecolor())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def bounding_box(mask: np.ndarray, pad=0) -> tuple[slice, slice, slice] | None:

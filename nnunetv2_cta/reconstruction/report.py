@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
+from nnunetv2_cta.io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -313,11 +314,5 @@ Created: {_e(record.get("created"))}</p>
 {_kv_table(record.get("timings_s"), ("step", "seconds"), "{:.2f}")}
 </body></html>
 """
-    tmp = html_path.with_name(f".tmp_{html_path.name}")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, html_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text_atomic(html_path, page)
     return html_path

@@ -35,6 +35,7 @@ import torch
 from batchgeneratorsv2.transforms.nnunet.seg_to_onehot import MoveSegAsOneHotToDataTransform
 
 from nnunetv2_cta.errors import ConfigurationError
+from nnunetv2_cta.io import write_json_atomic
 from nnunetv2_cta.labels import VESSEL_LABELS
 from nnunetv2_cta.trainers.base import (
     nnUNetTrainerCTA_Base,
@@ -184,17 +185,13 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
 
     def write_source_record(self) -> None:
         """``fold_X/cgpm_source.json``: which first-stage input this fold trained on (``predict`` checks it)."""
-        import json
-
         if self.output_folder is None:
             return
-        os.makedirs(self.output_folder, exist_ok=True)
         record = {
             "source": "simulated" if self.simulate_previous_stage else "predicted",
             "folder": self.folder_with_segs_from_previous_stage,
         }
-        with open(os.path.join(self.output_folder, SOURCE_RECORD), "w") as f:
-            json.dump(record, f, indent=2)
+        write_json_atomic(os.path.join(self.output_folder, SOURCE_RECORD), record)
 
     # ---- augmentation ------------------------------------------------------------------------------
     def get_training_transforms(
