@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnunetv2_cta import __version__
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, OutputExistsError
 from nnunetv2_cta.io import Geometry, atomic_write, discard, publish, temporary_sibling, write_text_atomic
 from nnunetv2_cta.labels import dataset_json
@@ -149,6 +150,78 @@ def write_dataset(
         OutputExistsError: the folder exists (or the id is taken by another dataset) without ``overwrite``.
         ConfigurationError, SpacingError, GeometryError: bad arguments (checked before anything is written).
     """
+    _check_dataset_arguments(modality, cases, test_cases, dataset_id, name, seed, misregistration_mm)
+    out = _dataset_folder(out_root, dataset_id, name, overwrite)
+    # validate everything that could fail late, before writing anything
+    pathologies = list(check_pathologies(pathologies))
+    first = generate_anatomy(seed * 100003, preset=preset, pathologies=pathologies)
+    grid_for(first, modality, spacing, fov)
+    scan = {
+        "spacing": spacing,
+        "fov": fov,
+        "late_phase": late_phase,
+        "misregistration_mm": misregistration_mm,
+    }
+
+    tmp = temporary_sibling(out, folder=True)
+    try:
+        ids = [(f"{name}_{i:04d}", "Tr", i) for i in range(cases)] + [
+            (f"{name}_{cases + i:04d}", "Ts", cases + i) for i in range(test_cases)
+        ]
+        iterator = ids
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(ids, desc=f"phantom {modality}", unit="case")
+        for case_id, split, i in iterator:
+            anatomy = (
+                first
+                if i == 0
+                else generate_anatomy(seed * 100003 + i, preset=preset, pathologies=pathologies)
+            )
+            _write_dataset_case(tmp, split, case_id, render_case(anatomy, modality, **scan))
+        if preview:
+            from nnunetv2_cta.phantom.preview import save_preview_png
+
+            for mod in MODALITIES:
+                case = render_case(first, mod, spacing=spacing if mod == modality else None)
+                save_preview_png(case, tmp / "previews" / f"{ids[0][0]}_{mod}.png")
+        provenance = {
+            "generator": "nnunetv2_cta.phantom",
+            "version": __version__,
+            "modality": modality,
+            "preset": preset,
+            "spacing_mm": spacing,
+            "fov_mm": list(fov) if fov is not None else None,
+            "late_phase": late_phase,
+            "misregistration_mm": misregistration_mm,
+            "pathologies": list(pathologies),
+            "seed": int(seed),
+            "case_seeds": "seed * 100003 + case index",
+        }
+        dj = dataset_json(
+            cases, name=name, regions=regions, file_ending=".nii.gz", extra={"phantom": provenance}
+        )
+        dj["description"] = f"nnunetv2_cta digital head-and-neck {modality.upper()} phantom"
+        write_text_atomic(tmp / "dataset.json", json.dumps(dj, indent=2, sort_keys=False) + "\n")
+        publish(tmp, out, replace=True)  # an existing `out` was refused above unless overwrite
+    except BaseException:
+        discard(tmp)
+        raise
+    logger.info("wrote %d+%d %s phantom cases to %s", cases, test_cases, modality, out)
+    return out
+
+
+def _check_dataset_arguments(
+    modality: str,
+    cases: int,
+    test_cases: int,
+    dataset_id: int,
+    name: str,
+    seed: int,
+    misregistration_mm: float | None,
+) -> None:
+    """Raise :class:`ConfigurationError` naming the first bad argument of :func:`write_dataset`."""
     if modality not in MODALITIES:
         raise ConfigurationError(f"modality must be one of {list(MODALITIES)}, got {modality!r}")
     for label, value, lo in (("cases", cases, 1), ("test_cases", test_cases, 0)):
@@ -170,6 +243,15 @@ def write_dataset(
         raise ConfigurationError(
             f"misregistration_mm must be between 0 and 10 mm, got {misregistration_mm!r}"
         )
+
+
+def _dataset_folder(out_root: str | os.PathLike | None, dataset_id: int, name: str, overwrite: bool) -> Path:
+    """The dataset folder to write (``$nnUNet_raw/DatasetXXX_Name`` when ``out_root`` is ``None``).
+
+    Raises:
+        ConfigurationError: ``nnUNet_raw`` unset without ``out_root``. OutputExistsError: the folder exists
+            without ``overwrite``, or another dataset in ``nnUNet_raw`` has the same id.
+    """
     folder_name = dataset_folder_name(dataset_id, name)
     if out_root is None:
         raw = os.environ.get("nnUNet_raw")
@@ -187,73 +269,14 @@ def write_dataset(
         raise OutputExistsError(
             f"output folder {str(out)!r} exists; pass overwrite=True (--overwrite) to replace it"
         )
-
-    # validate everything that could fail late, before writing anything
-    pathologies = list(check_pathologies(pathologies))
-    first = generate_anatomy(seed * 100003, preset=preset, pathologies=pathologies)
-    grid_for(first, modality, spacing, fov)
-
-    tmp = temporary_sibling(out, folder=True)
-    try:
-        ids = [(f"{name}_{i:04d}", "Tr", i) for i in range(cases)] + [
-            (f"{name}_{cases + i:04d}", "Ts", cases + i) for i in range(test_cases)
-        ]
-        iterator = ids
-        if progress:
-            from tqdm import tqdm
-
-            iterator = tqdm(ids, desc=f"phantom {modality}", unit="case")
-        for case_id, split, i in iterator:
-            anatomy = (
-                first
-                if i == 0
-                else generate_anatomy(seed * 100003 + i, preset=preset, pathologies=pathologies)
-            )
-            case = render_case(
-                anatomy,
-                modality,
-                spacing=spacing,
-                fov=fov,
-                late_phase=late_phase,
-                misregistration_mm=misregistration_mm,
-            )
-            write_nifti(tmp / f"images{split}" / f"{case_id}_0000.nii.gz", case.image, case.geometry)
-            write_nifti(tmp / f"labels{split}" / f"{case_id}.nii.gz", case.labels, case.geometry)
-            save_vessel_graph(case.graph, tmp / f"graphs{split}" / f"{case_id}_graph.json")
-            if case.mask_image is not None:
-                write_nifti(tmp / f"dsa{split}" / f"{case_id}_mask.nii.gz", case.mask_image, case.geometry)
-                write_nifti(
-                    tmp / f"dsa{split}" / f"{case_id}_subtracted.nii.gz", case.subtracted, case.geometry
-                )
-        if preview:
-            from nnunetv2_cta.phantom.preview import save_preview_png
-
-            for mod in MODALITIES:
-                case = render_case(first, mod, spacing=spacing if mod == modality else None)
-                save_preview_png(case, tmp / "previews" / f"{ids[0][0]}_{mod}.png")
-        from nnunetv2_cta import __version__
-
-        provenance = {
-            "phantom": {
-                "generator": "nnunetv2_cta.phantom",
-                "version": __version__,
-                "modality": modality,
-                "preset": preset,
-                "spacing_mm": spacing,
-                "fov_mm": list(fov) if fov is not None else None,
-                "late_phase": late_phase,
-                "misregistration_mm": misregistration_mm,
-                "pathologies": list(pathologies),
-                "seed": int(seed),
-                "case_seeds": "seed * 100003 + case index",
-            }
-        }
-        dj = dataset_json(cases, name=name, regions=regions, file_ending=".nii.gz", extra=provenance)
-        dj["description"] = f"nnunetv2_cta digital head-and-neck {modality.upper()} phantom"
-        write_text_atomic(tmp / "dataset.json", json.dumps(dj, indent=2, sort_keys=False) + "\n")
-        publish(tmp, out, replace=True)  # an existing `out` was refused above unless overwrite
-    except BaseException:
-        discard(tmp)
-        raise
-    logger.info("wrote %d+%d %s phantom cases to %s", cases, test_cases, modality, out)
     return out
+
+
+def _write_dataset_case(folder: Path, split: str, case_id: str, case: PhantomCase) -> None:
+    """One case in the nnU-Net layout: ``images<split>``, ``labels<split>``, ``graphs<split>``, ``dsa<split>``."""
+    write_nifti(folder / f"images{split}" / f"{case_id}_0000.nii.gz", case.image, case.geometry)
+    write_nifti(folder / f"labels{split}" / f"{case_id}.nii.gz", case.labels, case.geometry)
+    save_vessel_graph(case.graph, folder / f"graphs{split}" / f"{case_id}_graph.json")
+    if case.mask_image is not None:
+        write_nifti(folder / f"dsa{split}" / f"{case_id}_mask.nii.gz", case.mask_image, case.geometry)
+        write_nifti(folder / f"dsa{split}" / f"{case_id}_subtracted.nii.gz", case.subtracted, case.geometry)
