@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,72 @@ def strip_volume_ending(name: str) -> str:
         if name.lower().endswith(ending):
             return name[: -len(ending)]
     return name
+
+
+_CHANNEL_SUFFIX = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+
+
+def case_and_channel(name: str, siblings: Collection[str] = ()) -> tuple[str, int]:
+    """The case id and channel of a volume file name, by nnU-Net's ``<case>_XXXX<ending>`` rule.
+
+    ``<case>_0000`` is channel 0 of ``<case>``. ``<case>_XXXX`` with ``XXXX`` not 0000 is channel ``XXXX``
+    only when ``<case>_0000`` is among ``siblings`` (the other file names of the folder); otherwise the four
+    digits belong to the case id (``patient_2024.mha`` is case ``patient_2024``, not channel 2024 of
+    ``patient``). Any other name is channel 0 of the case named by the whole stem.
+
+    Example:
+        >>> case_and_channel("scan_0000.nii.gz"), case_and_channel("patient_2024.mha")
+        (('scan', 0), ('patient_2024', 0))
+        >>> case_and_channel("scan_0001.nii.gz", ["scan_0000.nii.gz", "scan_0001.nii.gz"])
+        ('scan', 1)
+    """
+    stem = strip_volume_ending(name)
+    match = _CHANNEL_SUFFIX.match(stem)
+    if match is None:
+        return stem, 0
+    case, channel = match["case"], int(match["channel"])
+    if channel == 0:
+        return case, 0
+    first = {strip_volume_ending(s) for s in siblings}
+    return (case, channel) if f"{case}_0000" in first else (stem, 0)
+
+
+def group_case_files(paths: Iterable[str | os.PathLike]) -> dict[str, dict[int, Path]]:
+    """Group volume files of one folder into ``{case: {channel: path}}`` (:func:`case_and_channel`), sorted.
+
+    Raises:
+        DatasetFormatError: two files give the same case and channel (``a.nii.gz`` and ``a_0000.mha``).
+    """
+    paths = sorted(Path(p) for p in paths)
+    names = [p.name for p in paths]
+    cases: dict[str, dict[int, Path]] = {}
+    for path in paths:
+        case, channel = case_and_channel(path.name, names)
+        channels = cases.setdefault(case, {})
+        if channel in channels:
+            raise DatasetFormatError(
+                f"files {channels[channel].name!r} and {path.name!r} in {str(path.parent)!r} both give "
+                f"case {case!r} channel {channel:04d}; remove or rename one"
+            )
+        channels[channel] = path
+    return {case: dict(sorted(cases[case].items())) for case in sorted(cases)}
+
+
+def single_channel(case: str, channels: dict[int, Path]) -> Path:
+    """The one file of a single-channel (CT) case from :func:`group_case_files`.
+
+    Raises:
+        DatasetFormatError: the case has other channels than 0000 (naming the files and the way to read
+            them as separate cases instead).
+    """
+    if list(channels) == [0]:
+        return channels[0]
+    extra = ", ".join(f"{c:04d}" for c in channels if c)
+    names = ", ".join(p.name for p in channels.values())
+    raise DatasetFormatError(
+        f"case {case!r}: only single-channel CT input is supported; channel {extra} is not 0000 ({names}). "
+        "If these files are separate cases, name each <case>_0000<ending> or <case><ending>"
+    )
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:

@@ -9,14 +9,17 @@ import stat
 import numpy as np
 import pytest
 
-from nnunetv2_cta.errors import OutputExistsError
+from nnunetv2_cta.errors import DatasetFormatError, OutputExistsError
 from nnunetv2_cta.io import (
     Geometry,
     atomic_folder,
     atomic_path,
     atomic_write,
+    case_and_channel,
     current_umask,
+    group_case_files,
     read_image,
+    single_channel,
     write_image,
     write_json_atomic,
     write_text_atomic,
@@ -146,3 +149,43 @@ def test_atomic_write_rejects_bad_modes(tmp_path, mode, kwargs, message):
     with pytest.raises(ValueError, match=message), atomic_write(tmp_path / "x", mode, **kwargs):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name, siblings, expected",
+    [
+        ("scan_0000.nii.gz", (), ("scan", 0)),
+        ("scan.nii.gz", (), ("scan", 0)),
+        ("patient_2024.mha", (), ("patient_2024", 0)),  # issue 16, fault 1: was "channel 2024"
+        ("PhantomCTADemo_0006.nii.gz", ("PhantomCTADemo_0006.nii.gz",), ("PhantomCTADemo_0006", 0)),
+        ("PhantomCTADemo_0006_0000.nii.gz", (), ("PhantomCTADemo_0006", 0)),
+        ("scan_0001.nrrd", ("scan_0000.nii.gz", "scan_0001.nrrd"), ("scan", 1)),
+        ("scan_0001.nrrd", ("scanner_0000.nii.gz",), ("scan_0001", 0)),
+        ("a_b_12345.nii", (), ("a_b_12345", 0)),  # five digits: never a channel
+        ("x_001.mha", (), ("x_001", 0)),
+    ],
+)
+def test_case_and_channel(name, siblings, expected):
+    assert case_and_channel(name, siblings) == expected
+
+
+def test_group_case_files_and_single_channel(tmp_path):
+    names = ["b_0001.mha", "patient_2024.mha", "b_0000.nii.gz", "c.nii.gz", "d_0007.nii.gz"]
+    groups = group_case_files(tmp_path / n for n in names)
+    assert {case: {c: p.name for c, p in ch.items()} for case, ch in groups.items()} == {
+        "b": {0: "b_0000.nii.gz", 1: "b_0001.mha"},
+        "c": {0: "c.nii.gz"},
+        "d_0007": {0: "d_0007.nii.gz"},
+        "patient_2024": {0: "patient_2024.mha"},
+    }
+    assert single_channel("c", groups["c"]).name == "c.nii.gz"
+    with pytest.raises(
+        DatasetFormatError,
+        match=r"case 'b': only single-channel CT input is supported; channel 0001 is not 0000 "
+        r"\(b_0000.nii.gz, b_0001.mha\)",
+    ):
+        single_channel("b", groups["b"])
+    with pytest.raises(
+        DatasetFormatError, match=r"files 'a.mha' and 'a_0000.nii.gz' in .* both give case 'a'"
+    ):
+        group_case_files([tmp_path / "a_0000.nii.gz", tmp_path / "a.mha"])

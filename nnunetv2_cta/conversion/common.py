@@ -33,7 +33,9 @@ from nnunetv2_cta.io import (
     Geometry,
     check_same_grid,
     discard,
+    group_case_files,
     publish,
+    single_channel,
     strip_volume_ending,
     temporary_sibling,
     write_image,
@@ -402,9 +404,29 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def case_stem(path: Path, *, channel_suffix: bool = True) -> str:
-    """File name without volume ending (and without nnU-Net's ``_0000`` channel suffix)."""
-    stem = strip_volume_ending(path.name)
-    if channel_suffix and re.search(r"_\d{4}$", stem):
-        stem = stem[:-5]
-    return stem
+def list_cases(folder: str | os.PathLike) -> dict[str, Path]:
+    """Single-channel images of ``folder`` by case id (:func:`nnunetv2_cta.io.case_and_channel`), sorted.
+
+    ``<case>_0000.nii.gz`` and ``<case>.nii.gz`` give ``<case>``; ``patient_2024.mha`` gives ``patient_2024``.
+
+    Raises:
+        DatasetFormatError: the folder is missing, two files give one case, or a case has several channels.
+    """
+    return {case: single_channel(case, ch) for case, ch in group_case_files(list_volumes(folder)).items()}
+
+
+def list_label_maps(folder: str | os.PathLike) -> dict[str, Path]:
+    """Label maps of ``folder`` by case id: the file name without its ending (no channel suffix), sorted.
+
+    Raises:
+        DatasetFormatError: the folder is missing, or two files give one case (``a.nii.gz`` and ``a.mha``).
+    """
+    out: dict[str, Path] = {}
+    for path in list_volumes(folder):
+        case = strip_volume_ending(path.name)
+        if case in out:
+            raise DatasetFormatError(
+                f"label maps {out[case].name!r} and {path.name!r} in {str(folder)!r} both give case {case!r}"
+            )
+        out[case] = path
+    return out

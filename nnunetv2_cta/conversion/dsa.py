@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2_cta.conversion.common import ConversionSummary, RawDatasetWriter, case_stem, list_volumes
+from nnunetv2_cta.conversion.common import ConversionSummary, RawDatasetWriter, list_cases
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
 from nnunetv2_cta.io import check_same_grid, read_image
 from nnunetv2_cta.labels import BONE, INTRACRANIAL, VESSEL_LABELS
@@ -140,8 +140,7 @@ def convert_dsa(
     progress: bool = False,
 ) -> ConversionSummary:
     """Fill volumes + subtracted (or mask, ``second_is_mask=True``) volumes with the same case names -> dataset."""
-    fills = {case_stem(p): p for p in list_volumes(fill_dir)}
-    seconds = {case_stem(p): p for p in list_volumes(second_dir)}
+    fills, seconds = list_cases(fill_dir), list_cases(second_dir)
     if not fills:
         raise DatasetFormatError(f"no fill volumes in {str(fill_dir)!r}")
     params = {

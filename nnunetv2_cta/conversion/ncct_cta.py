@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2_cta.conversion.common import ConversionSummary, RawDatasetWriter, case_stem, list_volumes
+from nnunetv2_cta.conversion.common import ConversionSummary, RawDatasetWriter, list_cases, list_label_maps
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
 from nnunetv2_cta.io import Geometry, check_same_grid, read_image
 from nnunetv2_cta.labels import VESSEL_LABELS
@@ -288,9 +288,7 @@ def convert_ncct_cta(
     """
     if not 0 <= min_bone_dice <= 1:
         raise ConfigurationError(f"min_bone_dice must be in [0, 1], got {min_bone_dice!r}")
-    ncct = {case_stem(p): p for p in list_volumes(ncct_dir)}
-    cta = {case_stem(p): p for p in list_volumes(cta_dir)}
-    labels = {case_stem(p, channel_suffix=False): p for p in list_volumes(labels_dir)}
+    ncct, cta, labels = list_cases(ncct_dir), list_cases(cta_dir), list_label_maps(labels_dir)
     if not ncct:
         raise DatasetFormatError(f"no NCCT volumes in {str(ncct_dir)!r}")
     with RawDatasetWriter(

@@ -24,8 +24,8 @@ from nnunetv2_cta.conversion.common import (
     ConversionSummary,
     RawDatasetWriter,
     apply_label_mapping,
-    case_stem,
-    list_volumes,
+    list_cases,
+    list_label_maps,
 )
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
 from nnunetv2_cta.io import read_image
@@ -82,19 +82,11 @@ def pair_files(
     Raises:
         DatasetFormatError: a folder is missing or holds no volume, or two images map to one case.
     """
-    images = list_volumes(images_dir)
-    labels = {case_stem(p, channel_suffix=False): p for p in list_volumes(labels_dir)}
+    images = list_cases(images_dir)
+    labels = list_label_maps(labels_dir)
     if not images:
         raise DatasetFormatError(f"no image volumes in {str(images_dir)!r}")
-    out: dict[str, tuple[Path, Path | None]] = {}
-    for img in images:
-        case = case_stem(img)
-        if case in out:
-            raise DatasetFormatError(f"two images map to case {case!r}: {out[case][0].name} and {img.name}")
-        if case != case_stem(img, channel_suffix=False) and not img.name.startswith(f"{case}_0000"):
-            raise DatasetFormatError(f"{img.name}: only single-channel (_0000) images are supported")
-        out[case] = (img, labels.get(case))
-    return [(case, img, lab) for case, (img, lab) in sorted(out.items())]
+    return [(case, img, labels.get(case)) for case, img in images.items()]
 
 
 def convert_nifti_pairs(

@@ -1,7 +1,10 @@
 """What ``nnunetv2_cta predict`` reads: one volume file, a folder of volumes, or a folder of DICOM series.
 
-Case ids: a file ``<case>.nii.gz`` or nnU-Net's ``<case>_0000.nii.gz`` gives ``<case>``; a DICOM series gives
-its hashed ``series_<12 hex>`` id (UIDs are never written to file names or logs).
+Case ids (:func:`nnunetv2_cta.io.case_and_channel`, the rule every reader of the package uses): a file
+``<case>.nii.gz`` or nnU-Net's ``<case>_0000.nii.gz`` gives ``<case>``; ``<case>_0001..`` are further channels
+only when ``<case>_0000`` is in the same folder (such a case fails alone: the models take one CT channel);
+otherwise the four digits are part of the id (``patient_2024.mha`` is case ``patient_2024``). A DICOM series
+gives its hashed ``series_<12 hex>`` id (UIDs are never written to file names or logs).
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from nnunetv2_cta.errors import DatasetFormatError
-from nnunetv2_cta.io import Geometry, has_volume_ending, read_image, strip_volume_ending
+from nnunetv2_cta.io import (
+    Geometry,
+    case_and_channel,
+    group_case_files,
+    has_volume_ending,
+    read_image,
+    single_channel,
+)
 
 #: a CT in HU has air (about -1000) and soft tissue or contrast above 0; anything else is not CT in HU
 CT_MIN_HU_BELOW = -300.0
@@ -27,22 +37,11 @@ class InputCase:
     case: str
     path: Path
     series: object | None = None  # conversion.dicom.DicomSeries for DICOM input
+    channels: dict[int, Path] | None = None  # every channel file found for the case (load_input refuses > 1)
 
     @property
     def source(self) -> str:
         return f"DICOM series {self.case} in {self.path}" if self.series is not None else str(self.path)
-
-
-def case_id_from_file(path: Path) -> str:
-    """``<case>_0000.nii.gz`` and ``<case>.nii.gz`` both give ``<case>``."""
-    stem = strip_volume_ending(path.name)
-    if len(stem) > 5 and stem[-5] == "_" and stem[-4:].isdigit():
-        if stem[-4:] != "0000":
-            raise DatasetFormatError(
-                f"{str(path)!r}: only single-channel CT input is supported; channel {stem[-4:]} is not 0000"
-            )
-        stem = stem[:-5]
-    return stem
 
 
 def find_inputs(input_path: str | os.PathLike) -> list[InputCase]:
@@ -58,20 +57,15 @@ def find_inputs(input_path: str | os.PathLike) -> list[InputCase]:
             raise DatasetFormatError(
                 f"input file {str(path)!r} is not a NIfTI/MHA/NRRD volume; give a DICOM series as its folder"
             )
-        return [InputCase(case_id_from_file(path), path)]
+        return [InputCase(case_and_channel(path.name)[0], path)]
     if not path.is_dir():
         raise DatasetFormatError(f"input {str(path)!r} does not exist")
     volumes = sorted(p for p in path.iterdir() if p.is_file() and has_volume_ending(p))
     if volumes:
-        cases: dict[str, InputCase] = {}
-        for p in volumes:
-            case = case_id_from_file(p)
-            if case in cases:
-                raise DatasetFormatError(
-                    f"files {cases[case].path.name!r} and {p.name!r} in {str(path)!r} both give case {case!r}"
-                )
-            cases[case] = InputCase(case, p)
-        return list(cases.values())
+        return [
+            InputCase(case, channels[0], channels=channels)
+            for case, channels in group_case_files(volumes).items()
+        ]
     from nnunetv2_cta.conversion.dicom import scan_dicom_folder, select_series
 
     try:
@@ -90,6 +84,8 @@ def load_input(case: InputCase) -> tuple[np.ndarray, Geometry]:
         DatasetFormatError: unreadable, not 3D, or not CT in HU (no air below -300 HU or nothing above
             100 HU, e.g. an MR image or a 0..1 normalised volume).
     """
+    if case.channels is not None:
+        single_channel(case.case, case.channels)
     if case.series is not None:
         from nnunetv2_cta.conversion.dicom import read_dicom_series
 

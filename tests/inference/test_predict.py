@@ -134,6 +134,30 @@ def test_predict_cli_bad_case_does_not_stop_others(trained_models, tmp_path, cap
     assert (tmp_path / "parts" / "predict_summary_part0of2.json").is_file()
 
 
+def test_predict_case_ids_ending_in_four_digits(trained_models, tmp_path):
+    """Issue 16, fault 1: ``cp head.mha scans/patient_2024.mha; nnunetv2_cta predict -i scans -o out -m MODEL``
+    stopped the whole run with "channel 2024 is not 0000". Now ``patient_2024`` and the demo's
+    ``PhantomCTADemo_0006`` are cases, and a real two-channel case fails alone."""
+    ct, geometry = read_image(trained_models["image"])
+    scans = tmp_path / "scans"
+    write_image(scans / "patient_2024.mha", ct, geometry)
+    shutil.copy(trained_models["image"], scans / "PhantomCTADemo_0006.nii.gz")
+    shutil.copy(trained_models["image"], scans / "two_0000.nii.gz")
+    shutil.copy(trained_models["image"], scans / "two_0001.nii.gz")
+    summary = predict(
+        scans,
+        tmp_path / "out",
+        trained_models["stage1"],
+        settings=PredictSettings(repair="none", reconstructions=False),
+        progress=False,
+    )
+    status = {c["case"]: c["status"] for c in summary["cases"]}
+    assert status == {"PhantomCTADemo_0006": "ok", "patient_2024": "ok", "two": "failed"}
+    (two,) = [c for c in summary["cases"] if c["case"] == "two"]
+    assert "channel 0001 is not 0000 (two_0000.nii.gz, two_0001.nii.gz)" in two["error"]
+    assert (tmp_path / "out" / "labels" / "patient_2024.nii.gz").is_file()
+
+
 def test_predict_bad_configuration(trained_models, tmp_path):
     image, stage1, cgpm = trained_models["image"], trained_models["stage1"], trained_models["cgpm"]
     with pytest.raises(ConfigurationError, match="must not be the input folder"):
