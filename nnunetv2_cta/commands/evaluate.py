@@ -161,9 +161,9 @@ def run(args: argparse.Namespace) -> int:
     for region, metrics in summary["mean"].items():
         shown = []
         for k in ("dice", "recall", "cldice", "hd95_mm", "breaks", "vscore"):
-            if k not in metrics:
+            if k not in metrics and k not in not_applicable.get(region, {}):
                 continue
-            shown.append(f"{k} {_fmt(metrics[k])}")
+            shown.append(f"{k} {_fmt(metrics.get(k))}")
             missing = not_applicable.get(region, {}).get(k)
             if missing:
                 shown[-1] += (

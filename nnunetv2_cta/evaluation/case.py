@@ -18,8 +18,8 @@ value (an empty side) the documented convention of the metric's module is used a
 and the region; an empty ground truth is legal (e.g. a scan without bone) and is reported the same way. The
 exceptions are ``breaks`` and ``break_length_mm``: a break is a gap *between* predicted pieces of a
 ground-truth vessel, so with an empty prediction or an empty ground truth there is nothing to count, and
-both are ``None`` (not applicable) instead of a "0 breaks" that would read as perfect. Every other metric
-is a finite number.
+both are left out of the region's metrics (not applicable) instead of a "0 breaks" that would read as
+perfect. Every metric present is a finite number.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ VESSEL_METRICS: tuple[str, ...] = (
     "cldice", "cl_precision", "cl_sensitivity",
     "breaks", "break_length_mm", "connected_recall", "centerline_length_ref_mm", "vscore",
 )  # fmt: skip
-#: Metrics that are ``None`` (not applicable) when the prediction or the ground truth of a region is empty.
+#: Metrics left out (not applicable) when the prediction or the ground truth of a vessel region is empty.
 NOT_APPLICABLE_WHEN_EMPTY: tuple[str, ...] = ("breaks", "break_length_mm")
 
 
@@ -151,8 +151,8 @@ def evaluate_case(
 
     Returns:
         ``{"metrics": {region: {metric: number}}, "breaks": {region: [Break.to_dict(), ...]}}``, with
-        ``breaks`` for vessel regions only; ``metrics[region]["breaks"]`` and ``["break_length_mm"]`` are
-        ``None`` (not applicable) when either side of the region is empty (module docstring). Metric names: :data:`BASE_METRICS`, plus :data:`VESSEL_METRICS`
+        ``breaks`` for vessel regions only; ``metrics[region]`` has no ``"breaks"`` and ``"break_length_mm"``
+        (not applicable) when either side of the region is empty (module docstring). Metric names: :data:`BASE_METRICS`, plus :data:`VESSEL_METRICS`
         for regions whose labels are all in ``vessel_labels``.
 
     Raises:
@@ -205,7 +205,7 @@ def evaluate_case(
                 "breaks not applicable)",
                 case, name, which,
             )  # fmt: skip
-        m: dict[str, float | int | None] = {
+        m: dict[str, float | int] = {
             "empty_reference": int(pair.gt_empty),
             "empty_prediction": int(pair.pred_empty),
         }
@@ -219,9 +219,8 @@ def evaluate_case(
                     pair.gt, pair.pred, gt_skeleton=pair.gt_skeleton, pred_skeleton=pair.pred_skeleton
                 )
             )
-            if pair.gt_empty or pair.pred_empty:  # no gap between predicted pieces can exist
+            if pair.gt_empty or pair.pred_empty:  # no gap between predicted pieces: breaks not applicable
                 found = []
-                m["breaks"] = m["break_length_mm"] = None
             else:
                 found = [  # indices are full-volume: the pair knows its offset
                     b.to_dict() for b in find_breaks(pair.gt, pair.pred, spacing, geometry, context=pair)
@@ -249,10 +248,6 @@ def _surface(pair: VesselPair, spacing) -> dict[str, float]:
 
 
 def _finite(value, case: str, region: str, key: str):
-    if value is None:
-        if key not in NOT_APPLICABLE_WHEN_EMPTY:  # a bug: only these have a "not applicable"
-            raise RuntimeError(f"case {case!r}, region {region!r}: metric {key!r} is None")
-        return None
     if isinstance(value, (bool, np.bool_)):
         value = int(value)
     if isinstance(value, (int, np.integer)):

@@ -18,11 +18,11 @@ top-level layout of nnU-Net's ``summary.json`` so scripts written for it keep wo
     }
 
 Region keys are region names (nnU-Net uses label values or region tuples). Every value is a finite number
-(each metric's empty-side convention is documented in its module) except ``breaks`` and ``break_length_mm``,
-which are ``None`` (JSON ``null``, CSV ``n/a``) for a case whose prediction or ground truth of that region
-is empty (flags ``empty_prediction`` / ``empty_reference``): a missing prediction has no gaps to count, and
-"0 breaks" would read as perfect. Their ``mean`` is over the cases that have a value, and
-``not_applicable`` says how many had none. A CSV table (one row per case and region, same metric columns)
+(each metric's empty-side convention is documented in its module). ``breaks`` and ``break_length_mm`` are
+left out (CSV ``n/a``) for a case whose prediction or ground truth of that region is empty (flags
+``empty_prediction`` / ``empty_reference``): a missing prediction has no gaps to count, and "0 breaks"
+would read as perfect. Their ``mean`` is over the cases that have them, and ``not_applicable`` says how
+many had none. A CSV table (one row per case and region, same metric columns)
 is written beside the JSON.
 
 ``class_average`` follows the TopCoW challenge's rules (:mod:`.class_average`): per case, the mean Dice over
@@ -48,6 +48,7 @@ from nnunetv2_cta.errors import ConfigurationError, CTAError, DatasetFormatError
 from nnunetv2_cta.evaluation.case import (
     BASE_METRICS,
     DEFAULT_LABELS,
+    NOT_APPLICABLE_WHEN_EMPTY,
     VESSEL_METRICS,
     evaluate_case,
     normalize_regions,
@@ -128,22 +129,25 @@ def _evaluate_one(job: tuple) -> dict:
 def _means(per_case: list[dict], regions: Iterable[str]) -> tuple[dict, dict, dict]:
     """Per-region means, foreground means and ``{region: {metric: cases without a value}}``.
 
-    A metric that is ``None`` in a case (not applicable: e.g. breaks with an empty side) is left out of that
-    metric's mean; a metric with no value in any case has mean ``None``.
+    A metric missing from a case (not applicable: breaks with an empty side) is left out of that metric's
+    mean; a metric that no case has is left out of ``mean`` and counted in the third dict.
     """
-    mean: dict[str, dict[str, float | None]] = {}
+    mean: dict[str, dict[str, float]] = {}
     not_applicable: dict[str, dict[str, int]] = {}
     for region in regions:
-        keys = [k for k in BASE_METRICS + VESSEL_METRICS if k in per_case[0]["metrics"][region]]
+        present = {k for c in per_case for k in c["metrics"][region]}
+        if "cldice" in present:  # a vessel region: breaks may be not applicable in some cases
+            present |= set(NOT_APPLICABLE_WHEN_EMPTY)
         mean[region] = {}
-        for k in keys:
-            values = [c["metrics"][region][k] for c in per_case if c["metrics"][region][k] is not None]
-            mean[region][k] = float(np.mean(values)) if values else None
+        for k in [k for k in BASE_METRICS + VESSEL_METRICS if k in present]:
+            values = [c["metrics"][region][k] for c in per_case if k in c["metrics"][region]]
+            if values:
+                mean[region][k] = float(np.mean(values))
             if len(values) < len(per_case):
                 not_applicable.setdefault(region, {})[k] = len(per_case) - len(values)
     foreground: dict[str, float] = {}
     for k in BASE_METRICS + VESSEL_METRICS:
-        values = [m[k] for m in mean.values() if m.get(k) is not None]
+        values = [m[k] for m in mean.values() if k in m]
         if values:
             foreground[k] = float(np.mean(values))
     return mean, foreground, not_applicable
@@ -155,10 +159,10 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def _cell(metrics: dict, key: str):
-    """CSV cell: empty when the region has no such metric, ``n/a`` when it is not applicable in this case."""
-    if key not in metrics:
-        return ""
-    return "n/a" if metrics[key] is None else metrics[key]
+    """CSV cell: ``n/a`` for breaks not applicable in this case, empty when the region has no such metric."""
+    if key in metrics:
+        return metrics[key]
+    return "n/a" if key in NOT_APPLICABLE_WHEN_EMPTY and "cldice" in metrics else ""
 
 
 def _write_csv(path: Path, per_case: list[dict]) -> None:

@@ -1,7 +1,7 @@
 """Issue 16 item 7 and the ``evaluate -o`` flag.
 
 - ``nnunetv2_cta evaluate --gt gt --pred empty_preds -o s.json``: an empty prediction used to score
-  "breaks 0" (read as perfect); breaks are now ``None`` (not applicable) with ``empty_prediction`` = 1.
+  "breaks 0" (read as perfect); breaks are now left out (not applicable) with ``empty_prediction`` = 1.
 - ``nnunetv2_cta evaluate ... -o results``: used to write a *file* named ``results``; a path without ``.json``
   is now a folder receiving summary.json and summary.csv.
 """
@@ -38,13 +38,13 @@ def test_empty_prediction_has_no_breaks_and_is_flagged(lab):
     out = evaluate_case(lab, np.zeros_like(lab), GEOMETRY, regions=REGIONS, case="e1")
     m = out["metrics"]["carotid"]
     assert m["empty_prediction"] == 1 and m["empty_reference"] == 0
-    assert m["breaks"] is None and m["break_length_mm"] is None  # not "0 breaks"
+    assert "breaks" not in m and "break_length_mm" not in m  # not "0 breaks"
     assert out["breaks"]["carotid"] == []
     # the other metrics score the miss as a failure
     assert m["dice"] == 0.0 and m["recall"] == 0.0 and m["cldice"] == 0.0 and m["connected_recall"] == 0.0
     # intracranial is empty on both sides: flagged on both, breaks not applicable, Dice 1 by convention
     ic = out["metrics"]["intracranial"]
-    assert (ic["empty_reference"], ic["empty_prediction"], ic["breaks"], ic["dice"]) == (1, 1, None, 1.0)
+    assert (ic["empty_reference"], ic["empty_prediction"], ic["dice"], "breaks" in ic) == (1, 1, 1.0, False)
 
 
 def test_empty_ground_truth_is_flagged_and_a_normal_case_is_not(lab, tube_x):
@@ -55,7 +55,7 @@ def test_empty_ground_truth_is_flagged_and_a_normal_case_is_not(lab, tube_x):
     cut[:, :, 20:23][cut[:, :, 20:23] == 3] = 0  # 3 columns of 0.7 mm cut out of the carotid
     out = evaluate_case(gt, cut, GEOMETRY, regions=REGIONS)
     ic, ca = out["metrics"]["intracranial"], out["metrics"]["carotid"]
-    assert (ic["empty_reference"], ic["empty_prediction"], ic["breaks"]) == (1, 0, None)
+    assert (ic["empty_reference"], ic["empty_prediction"], "breaks" in ic) == (1, 0, False)
     assert (ca["empty_reference"], ca["empty_prediction"], ca["breaks"]) == (0, 0, 1)
     assert ca["break_length_mm"] == pytest.approx(3 * 0.7)
 
@@ -74,9 +74,9 @@ def test_folder_means_skip_not_applicable_cases_and_say_how_many(lab, tmp_path, 
     assert mean["break_length_mm"] == pytest.approx(3 * 0.7 / 2)
     assert mean["empty_prediction"] == pytest.approx(1 / 3)
     assert summary["not_applicable"] == {"carotid": {"breaks": 1, "break_length_mm": 1}}
+    on_disk = json.loads((tmp_path / "s.json").read_text())["metric_per_case"]
     assert (
-        json.loads((tmp_path / "s.json").read_text())["metric_per_case"][2]["metrics"]["carotid"]["breaks"]
-        is None
+        "breaks" not in on_disk[2]["metrics"]["carotid"] and on_disk[1]["metrics"]["carotid"]["breaks"] == 1
     )
     rows = list(csv.reader((tmp_path / "s.csv").open()))
     assert rows[3][rows[0].index("breaks")] == "n/a" and rows[1][rows[0].index("breaks")] == "0"
@@ -94,7 +94,8 @@ def test_all_cases_not_applicable_gives_a_null_mean(lab, tmp_path):
     write_image(gt_dir / "a.nii.gz", lab, GEOMETRY)
     write_image(pred_dir / "a.nii.gz", np.zeros_like(lab), GEOMETRY)
     summary = evaluate_folder(gt_dir, pred_dir, tmp_path / "s.json", regions={"carotid": [3]})
-    assert summary["mean"]["carotid"]["breaks"] is None
+    assert "breaks" not in summary["mean"]["carotid"]
+    assert summary["not_applicable"] == {"carotid": {"breaks": 1, "break_length_mm": 1}}
     assert "breaks" not in summary["foreground_mean"] and summary["foreground_mean"]["dice"] == 0.0
 
 
