@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -385,22 +384,15 @@ def export_dicom(
             f"bone-free CTA {found.bone_free.name!r}", bone_free, bf_geometry, volume.shape, src_geometry
         )
 
+    from nnunetv2_cta.io import atomic_folder
+
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".tmp_{out_dir.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_folder(out_dir, replace=overwrite) as tmp:
         result = {"case": found.case, "seg": _write_seg(tmp / "seg.dcm", labels, sources)}
         result["bone_free"] = (
             _write_bone_free(tmp / "bone_free", bone_free, sources) if bone_free is not None else []
         )
         result["images"] = _write_secondary_captures(tmp / "images", found.images, sources[0])
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)  # a folder: one rename of the finished sibling
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
     def moved(p: str) -> str:
         return str(out_dir / Path(p).relative_to(tmp))
