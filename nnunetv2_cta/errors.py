@@ -30,3 +30,7 @@ class SpacingError(GeometryError):
 
 class OutputExistsError(CTAError):
     """An output (folder, plans file, dataset id) exists and ``overwrite`` was not requested."""
+
+
+class OutputLocationError(CTAError):
+    """An output path cannot be written: not writable, or a file where a folder is needed (or the reverse)."""

@@ -36,7 +36,13 @@ from typing import IO, Any
 
 import numpy as np
 
-from nnunetv2_cta.errors import DatasetFormatError, GeometryError, OutputExistsError, SpacingError
+from nnunetv2_cta.errors import (
+    DatasetFormatError,
+    GeometryError,
+    OutputExistsError,
+    OutputLocationError,
+    SpacingError,
+)
 
 #: File endings SimpleITK reads and writes that nnunetv2_cta accepts for volumes.
 VOLUME_ENDINGS: tuple[str, ...] = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr")
@@ -394,3 +400,48 @@ def atomic_folder(path: str | os.PathLike, *, replace: bool = False) -> Iterator
         discard(tmp)
         raise
     publish(tmp, path, replace=replace)
+
+
+# --------------------------------------------------------------------------------- output checks (early)
+def check_output_folder(path: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """Check, before any work, that ``path`` is or can become a folder this process can write into.
+
+    Nothing is created: the nearest existing folder on the way is probed with a temporary file (so a
+    read-only mount, a full quota of inodes or missing permissions show up, also for root).
+
+    Raises:
+        OutputLocationError: ``path`` is an existing file, lies below a file, or is not writable.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputLocationError(f"{what} {str(path)!r} is an existing file; give a folder")
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputLocationError(f"{what} {str(path)!r} cannot be created: {str(probe)!r} is a file")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".write_test_", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        where = "" if probe == path else f" (its nearest existing parent {str(probe)!r})"
+        raise OutputLocationError(
+            f"{what} {str(path)!r} is not writable{where}: {err.strerror or err}"
+        ) from err
+    return path
+
+
+def check_output_file(path: str | os.PathLike, *, what: str = "output file") -> Path:
+    """Check, before any work, that the file ``path`` can be written (its folder may not exist yet).
+
+    Raises:
+        OutputLocationError: ``path`` is an existing folder, or its folder cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputLocationError(f"{what} {str(path)!r} is an existing folder; give a file name")
+    check_output_folder(path.parent, what=f"folder of the {what} {str(path)!r}")
+    return path

@@ -29,7 +29,9 @@ def _dataset_args(p: argparse.ArgumentParser) -> None:
         "-o", "--output", default=None, help="explicit dataset folder (default $nnUNet_raw/DatasetXXX_<name>)"
     )
     p.add_argument(
-        "--overwrite", action="store_true", help="replace the folder(s) already using this dataset id"
+        "--overwrite",
+        action="store_true",
+        help="replace the dataset folder(s) already using this dataset id (only once the new one is complete)",
     )
     p.add_argument("--strict", action="store_true", help="stop at the first bad case instead of skipping it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,7 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-gaps", action="store_true", help="interpolate across missing slices instead of failing"
     )
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing series_<hash>.nii.gz/.json files of the chosen series",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("nifti-pairs", help="images + label maps -> raw dataset")

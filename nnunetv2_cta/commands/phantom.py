@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", default="cta", help="cta, ncct or dsa (default: cta)")
     parser.add_argument("--cases", type=int, default=20, help="number of training cases (default: 20)")
     parser.add_argument("--test-cases", type=int, default=5, help="number of test cases (default: 5)")
-    parser.add_argument("--dataset-id", type=int, default=501, help="nnU-Net dataset id (default: 501)")
-    parser.add_argument("--name", default="PhantomCTA", help="dataset name (default: PhantomCTA)")
+    parser.add_argument("-d", "--dataset-id", type=int, default=501, help="nnU-Net dataset id (default: 501)")
+    parser.add_argument("-n", "--name", default="PhantomCTA", help="dataset name (default: PhantomCTA)")
     parser.add_argument("--preset", default="train", help="tiny, train or clinical (default: train)")
     parser.add_argument(
         "--spacing", type=float, default=None, help="isotropic voxel size in mm (default: from the preset)"
@@ -61,7 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", default=None, help="dataset folder (default: $nnUNet_raw/DatasetXXX_Name)"
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing dataset folder of the same name"
+    )
     parser.add_argument(
         "--preview",
         action="store_true",
@@ -74,7 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nnunetv2_cta.io import check_output_folder
     from nnunetv2_cta.phantom.writer import write_dataset
+
+    if args.output is not None:
+        check_output_folder(args.output, what="dataset folder")
 
     out = write_dataset(
         args.output,

@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--verify", action="store_true", help="run nnU-Net's dataset integrity check first")
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing plans file of this preset"
+        "--overwrite",
+        action="store_true",
+        help="replace an existing plans file of this preset (and recompute the dataset fingerprint)",
     )
     parser.add_argument(
         "--no-cgpm",
@@ -70,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
         cgpm_first_stage_trainer=args.cgpm_first_stage_trainer,
     )
     print(f"plans: {plans_file}")
-    print(f"train: nnUNetv2_train {args.dataset} 3d_fullres 0 -tr nnUNetTrainerCTA_Base -p {plans_file.stem}")
+    print(f"train: nnUNetv2_train {args.dataset} 3d_fullres 0 -tr nnUNetTrainerCTA -p {plans_file.stem}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from nnunetv2_cta.commands._options import add_checkpoint, add_device, add_folds, add_parts, parse_folds
+
 NAME = "predict"
 HELP = (
     "segment bone and arteries with a trained model, repair breaks (CGPM or gap bridging), and write the "
@@ -15,9 +17,11 @@ examples:
   nnunetv2_cta predict -i scans/ -o out/ -m $nnUNet_results/Dataset501_CTA/nnUNetTrainerCTA__nnUNetCTAPlans_L__3d_fullres \\
       --cgpm $nnUNet_results/Dataset501_CTA/nnUNetTrainerCTA_CGPM__nnUNetCTAPlans_L__3d_cgpm --device cuda
   # a cohort over 4 GPUs / cluster jobs (SLURM array task k = 0..3):
-  CUDA_VISIBLE_DEVICES=$k nnunetv2_cta predict -i scans/ -o out/ -m MODEL --device cuda --num-parts 4 --part-id $k
+  CUDA_VISIBLE_DEVICES=$k nnunetv2_cta predict -i scans/ -o out/ -m MODEL -device cuda -num_parts 4 -part_id $k
+nnU-Net's spellings -device, -f, -chk, -num_parts, -part_id and ours (--device, --num-parts, ...) both work.
 Cases that already have out/cases/<case>/record.json are skipped (an interrupted run resumes); --overwrite redoes them.
-Exit status: 0 when every case succeeded, 1 when any case failed (listed in out/predict_summary*.json).
+Exit status: 0 when every case succeeded, 1 when any case failed (listed in out/predict_summary*.json),
+2 for unusable options, inputs, models or output folder (checked before any case is computed).
 """
 
 
@@ -30,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="a NIfTI/MHA/NRRD file, a folder of them (<case>.nii.gz or <case>_0000.nii.gz), or a DICOM folder",
     )
-    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.add_argument("-o", "--output", required=True, help="output folder (created; must be writable)")
     parser.add_argument(
         "-m",
         "--model",
@@ -42,18 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--repair",
         choices=("auto", "cgpm", "baseline", "none"),
         default="auto",
-        help="auto (default): the CGPM when --cgpm is given, else classic gap bridging",
+        help="auto (default): the CGPM when --cgpm is given, else classic gap bridging; none: no repair "
+        "(cannot be combined with --cgpm)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     parser.add_argument(
         "--fast",
         action="store_true",
         help="no test-time mirroring, 0.75 tile step (~3x fewer tiles); use with a model on the cpu plans preset",
     )
-    parser.add_argument(
-        "-f", "--folds", nargs="+", default=None, help="folds to ensemble (default: all trained)"
-    )
-    parser.add_argument("-chk", "--checkpoint", default="checkpoint_final.pth", help="checkpoint file name")
+    add_device(parser)
+    add_folds(parser)
+    add_checkpoint(parser)
     parser.add_argument("--no-reconstructions", action="store_true", help="label maps and records only")
     parser.add_argument(
         "--keep-stage1", action="store_true", help="also write the stage-1 label map (OUT/stage1)"
@@ -64,15 +67,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-branch-mm", type=float, default=4.0, help="clean-up: pieces this long always stay"
     )
-    parser.add_argument("--num-parts", type=int, default=1, help="split the cases into this many parts")
-    parser.add_argument("--part-id", type=int, default=0, help="which part this process runs (0-based)")
-    parser.add_argument("--overwrite", action="store_true", help="redo cases that are already done")
+    add_parts(parser)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo cases that already have OUT/cases/<case>/record.json (without it they are skipped)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from nnunetv2_cta.errors import ConfigurationError
+    from nnunetv2_cta.io import check_output_folder
+
+    folds = parse_folds(args.folds)
+    if args.repair in ("none", "baseline") and args.cgpm is not None:
+        raise ConfigurationError(
+            f"--repair {args.repair} does not use a CGPM model, but --cgpm {args.cgpm!r} was given; "
+            "drop one of them"
+        )
+    check_output_folder(args.output)
+
     from nnunetv2_cta.inference import PredictSettings, predict
 
-    folds = None if args.folds is None else tuple(f if f == "all" else int(f) for f in args.folds)
     settings = PredictSettings(
         device=args.device,
         fast=args.fast,

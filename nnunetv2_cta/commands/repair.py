@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from nnunetv2_cta.commands._options import add_checkpoint, add_device, add_folds, parse_folds
+
 NAME = "repair"
 HELP = (
     "repair breaks of stage-1 segmentations with a trained CGPM (-m) or the classic gap-bridging baseline "
@@ -14,31 +16,40 @@ HELP = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--images", required=True, help="folder of CT images <case>_0000<ending> (HU)")
     parser.add_argument("-s", "--stage1", required=True, help="folder of stage-1 label maps <case><ending>")
-    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.add_argument("-o", "--output", required=True, help="output folder (created; must be writable)")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "-m", "--model", default=None, help="trained CGPM: nnU-Net results folder <Trainer>__<Plans>__3d_cgpm"
     )
     which.add_argument("--baseline", action="store_true", help="non-learned gap bridging instead of a model")
-    parser.add_argument(
-        "-f", "--folds", nargs="+", default=["0"], help="model folds to ensemble (default: 0)"
-    )
-    parser.add_argument(
-        "-device", "--device", default="cpu", help="torch device for the model (default: cpu)"
-    )
-    parser.add_argument("-chk", "--checkpoint", default="checkpoint_final.pth", help="checkpoint file name")
+    add_folds(parser)
+    add_device(parser)
+    add_checkpoint(parser)
     parser.add_argument("--max-gap-mm", type=float, default=20.0, help="baseline: longest bridge (mm)")
     parser.add_argument("--max-angle-deg", type=float, default=70.0, help="baseline: largest facing angle")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an output folder that already holds files (replacing same-named ones)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from nnunetv2_cta.errors import ConfigurationError
+    from nnunetv2_cta.io import check_output_folder
+
+    folds = parse_folds(args.folds)
+    if args.baseline and args.folds is not None:
+        raise ConfigurationError(
+            f"--folds {' '.join(args.folds)} is for a model (-m); --baseline has no folds"
+        )
+    check_output_folder(args.output)
+
     from nnunetv2_cta.postprocessing.repair import repair_folder
 
     kwargs = {}
     if args.baseline:
         kwargs = {"max_gap_mm": args.max_gap_mm, "max_angle_deg": args.max_angle_deg}
-    folds = [f if f == "all" else int(f) for f in args.folds]
     results = repair_folder(
         args.images,
         args.stage1,

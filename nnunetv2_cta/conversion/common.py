@@ -31,6 +31,7 @@ from nnunetv2_cta.errors import ConfigurationError, CTAError, DatasetFormatError
 from nnunetv2_cta.io import (
     VOLUME_ENDINGS,
     Geometry,
+    check_output_folder,
     check_same_grid,
     discard,
     group_case_files,
@@ -260,6 +261,7 @@ class RawDatasetWriter:
         self._geometry: dict[str, Geometry] = {}
 
     def _check_target(self) -> None:
+        check_output_folder(self.target, what="dataset folder")
         used = folders_using_id(self.root, self.dataset_id) if self.root.is_dir() else []
         if self.target.exists() and self.target not in used:
             used.append(self.target)

@@ -56,7 +56,7 @@ import numpy as np
 
 from nnunetv2_cta.conversion.common import ConversionSummary, compact_ct_dtype
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, OutputExistsError, SpacingError
-from nnunetv2_cta.io import Geometry, write_image, write_json_atomic
+from nnunetv2_cta.io import Geometry, check_output_folder, write_image, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -547,7 +547,7 @@ def convert_dicom(
     from nnunetv2_cta.conversion.common import CaseSkip
     from nnunetv2_cta.errors import CTAError
 
-    output_dir = Path(output_dir)
+    output_dir = check_output_folder(output_dir)
     found = scan_dicom_folder(input_dir, progress=progress)
     chosen = select_series(found, select, modalities=modalities)
     summary = ConversionSummary(output=output_dir)
@@ -560,8 +560,7 @@ def convert_dicom(
         target = output_dir / f"{s.series_id}.nii.gz"
         if (target.exists() or target.with_name(f"{s.series_id}.json").exists()) and not overwrite:
             raise OutputExistsError(f"{str(target)!r} exists; pass overwrite (--overwrite) to replace it")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for s in chosen:
+    for s in chosen:  # the output folder is made by the first write: a failed run leaves none behind
         try:
             volume, geometry, sidecar = read_dicom_series(s, uneven=uneven, allow_gaps=allow_gaps)
         except CTAError as err:

@@ -1,5 +1,7 @@
 """What ``nnunetv2_cta predict`` reads: one volume file, a folder of volumes, or a folder of DICOM series.
 
+A folder holding both volumes and DICOM files is refused (one would be silently ignored).
+
 Case ids (:func:`nnunetv2_cta.io.case_and_channel`, the rule every reader of the package uses): a file
 ``<case>.nii.gz`` or nnU-Net's ``<case>_0000.nii.gz`` gives ``<case>``; ``<case>_0001..`` are further channels
 only when ``<case>_0000`` is in the same folder (such a case fails alone: the models take one CT channel);
@@ -62,6 +64,12 @@ def find_inputs(input_path: str | os.PathLike) -> list[InputCase]:
         raise DatasetFormatError(f"input {str(path)!r} does not exist")
     volumes = sorted(p for p in path.iterdir() if p.is_file() and has_volume_ending(p))
     if volumes:
+        dicom = _dicom_files(path)
+        if dicom:
+            raise DatasetFormatError(
+                f"input folder {str(path)!r} mixes {len(volumes)} NIfTI/MHA/NRRD volume(s) and {len(dicom)} "
+                f"DICOM file(s) (e.g. {str(dicom[0].relative_to(path))!r}); give them in separate folders"
+            )
         return [
             InputCase(case, channels[0], channels=channels)
             for case, channels in group_case_files(volumes).items()
@@ -75,6 +83,25 @@ def find_inputs(input_path: str | os.PathLike) -> list[InputCase]:
             f"input folder {str(path)!r} holds no NIfTI/MHA/NRRD volume and no DICOM CT series ({err})"
         ) from err
     return [InputCase(s.series_id, path, s) for s in series]
+
+
+def _dicom_files(folder: Path) -> list[Path]:
+    """Files under ``folder`` that are DICOM (``.dcm`` name or the ``DICM`` marker at byte 128), sorted."""
+    found = []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or p.name.startswith(".") or has_volume_ending(p):
+            continue
+        if p.suffix.lower() == ".dcm":
+            found.append(p)
+            continue
+        try:
+            with open(p, "rb") as handle:
+                head = handle.read(132)
+        except OSError:
+            continue
+        if head[128:132] == b"DICM":
+            found.append(p)
+    return found
 
 
 def load_input(case: InputCase) -> tuple[np.ndarray, Geometry]:

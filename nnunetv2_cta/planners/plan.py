@@ -16,6 +16,7 @@ from pathlib import Path
 
 from nnunetv2_cta.environment import require_nnunet_paths
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, OutputExistsError
+from nnunetv2_cta.io import check_output_folder
 
 logger = logging.getLogger(__name__)
 
@@ -114,9 +115,11 @@ def plan_dataset(
     resolve_channel_normalization(dataset_json["channel_names"])  # fail before any work is done
 
     preprocessed = paths["nnUNet_preprocessed"] / name
+    check_output_folder(preprocessed, what="preprocessed dataset folder")
     plans_file = preprocessed / f"{preset_obj.plans_name}.json"
     if plans_file.exists() and not overwrite:
         raise OutputExistsError(f"plans file {plans_file} exists; pass --overwrite to replace it")
+    check_images(paths["nnUNet_raw"] / name, dataset_json, configurations)
 
     from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import (
         DatasetFingerprintExtractor,
@@ -127,24 +130,28 @@ def plan_dataset(
         preprocess_dataset,
     )
 
-    try:
-        extract_fingerprint_dataset(
-            dataset_id,
-            DatasetFingerprintExtractor,
-            num_processes=int(num_processes),
-            check_dataset_integrity=verify,
-            clean=overwrite,
-            verbose=False,
-        )
-    except (AssertionError, RuntimeError) as err:
-        raise DatasetFormatError(
-            f"dataset {name}: nnU-Net's integrity check or fingerprinting failed: {err}"
-        ) from err
-
+    # nothing left behind on failure: what this call adds to the preprocessed folder (the whole folder when
+    # it is new: dataset.json, dataset_fingerprint.json, plans, data) is removed again
+    existed = preprocessed.is_dir()
+    before = set(preprocessed.iterdir()) if existed else set()
     created = [plans_file]
-    if plans_file.exists():
-        plans_file.unlink()  # nnU-Net merges into an existing plans file; --overwrite means replace
     try:
+        try:
+            fingerprint = extract_fingerprint_dataset(
+                dataset_id,
+                DatasetFingerprintExtractor,
+                num_processes=int(num_processes),
+                check_dataset_integrity=verify,
+                clean=overwrite,
+                verbose=False,
+            )
+        except (AssertionError, RuntimeError) as err:
+            raise DatasetFormatError(
+                f"dataset {name}: nnU-Net's integrity check or fingerprinting failed: {err}"
+            ) from err
+        warn_constant_intensities(fingerprint, dataset_json["channel_names"], name)
+        if plans_file.exists():
+            plans_file.unlink()  # nnU-Net merges into an existing plans file; --overwrite means replace
         plans, identifier = plan_experiment_dataset(
             dataset_id,
             experiment_planner_class=PLANNERS[preset_obj.name],
@@ -173,14 +180,71 @@ def plan_dataset(
             show_progress_bar=False,
         )
     except BaseException:
-        for path in created:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            elif path.exists():
-                path.unlink()
+        if not existed:
+            shutil.rmtree(preprocessed, ignore_errors=True)
+        else:
+            for path in {*created, *(set(preprocessed.iterdir()) - before)}:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                elif path.exists():
+                    path.unlink()
         raise
     logger.info("plans written to %s", plans_file)
     return plans_file
+
+
+def check_images(raw: Path, dataset_json: dict, configurations: Sequence[str]) -> None:
+    """Read the header of every training image and label map before nnU-Net's fingerprinting starts.
+
+    nnU-Net's fingerprint workers fail late and without the file name on an unreadable image, and on 2D
+    images it plans no 3D configuration and then fails on the missing ``3d_fullres``.
+
+    Raises:
+        DatasetFormatError: an image or label map is unreadable (naming the file), or the images are 2D
+            (a 2D file or a single slice) while a 3D configuration is requested.
+    """
+    import SimpleITK as sitk
+
+    ending = str(dataset_json.get("file_ending", ".nii.gz"))
+    files = sorted((raw / "imagesTr").glob(f"*{ending}")) + sorted((raw / "labelsTr").glob(f"*{ending}"))
+    flat = []
+    for path in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as err:
+            raise DatasetFormatError(
+                f"cannot read {str(path)!r}: {str(err).strip().splitlines()[-1]}"
+            ) from err
+        size = reader.GetSize()
+        if len(size) < 3 or min(size[:3]) < 2:
+            flat.append((path.name, size))
+    if flat and any(c.startswith("3d") for c in configurations):
+        example, size = flat[0]
+        raise DatasetFormatError(
+            f"{len(flat)} of {len(files)} images/label maps in {str(raw)!r} are 2D (e.g. {example!r}, size "
+            f"{tuple(size)}); the 3D configurations {list(configurations)} need 3D volumes"
+        )
+
+
+def warn_constant_intensities(fingerprint: dict, channel_names: dict, name: str) -> None:
+    """Log a WARNING when a channel's intensities under the labels are constant (e.g. all-zero images)."""
+    import math
+
+    per_channel = fingerprint.get("foreground_intensity_properties_per_channel", {})
+    for channel, props in per_channel.items():
+        std, lo, hi = (float(props.get(k, math.nan)) for k in ("std", "min", "max"))
+        if not (math.isfinite(std) and std > 0 and hi > lo):
+            logger.warning(
+                "dataset %s: channel %s (%r) has constant intensity %s under the labels (std %s): the images "
+                "look empty or blank; check the conversion before training",
+                name,
+                channel,
+                channel_names.get(str(channel)),
+                lo,
+                std,
+            )
 
 
 def _data_owner(configurations: dict, name: str) -> str:
