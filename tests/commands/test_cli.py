@@ -111,6 +111,5 @@ def test_plan_rejects_unknown_configuration_and_cleans_up(capsys, synthetic_data
     synthetic_dataset_factory(957, n_cases=2, test_cases=0)
     code, err = _plan(capsys, "-d", "957", "--preset", "cpu", "-np", "1", "-c", "3d_lowres")
     assert code == 2 and "'3d_lowres'" in err and "available" in err
-    assert not (
-        nnunet_dirs["nnUNet_preprocessed"] / "Dataset957_Synthetic" / "nnUNetCTAPlans_cpu.json"
-    ).exists()
+    # issue 16, fault 5: the fingerprint and dataset.json of the failed run were left behind
+    assert not (nnunet_dirs["nnUNet_preprocessed"] / "Dataset957_Synthetic").exists()
