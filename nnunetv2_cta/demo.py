@@ -30,28 +30,28 @@ DEMO_DATASET_NAME = "PhantomCTADemo"
 class DemoSettings:
     """Size of one demo run: phantom cases and the trainer whose class attributes hold the schedule.
 
-    ``regions`` trains nnU-Net regions (bone, all vessels, aorta, carotid, intracranial): measured on the quick
-    budget (300 iterations, seed 0), label training learned no vessels at all (held-out vessel Dice 0.00) while
-    region training reached 0.13 and was still rising, because the union ``vessels`` region gives the thin
-    vessels one shared, larger target.
+    The phantom is the 1.25 mm ``train`` preset: on the 3 mm ``tiny`` grid the intracranial arteries are
+    sub-voxel and their labels inflated, so nothing there can be learned or measured (``tiny`` is for plumbing
+    tests). ``regions`` trains nnU-Net regions (bone, all vessels, aorta, carotid, intracranial): the union
+    ``vessels`` region gives the thin vessels one shared, larger target. ``cgpm_trainer`` None: no learned repair
+    (``predict`` then bridges gaps with the classic baseline).
     """
 
     train_cases: int
     test_cases: int
     trainer: str
     cgpm_trainer: str | None = None
-    phantom_preset: str = "tiny"
+    phantom_preset: str = "train"
     phantom_spacing: float | None = None
     regions: bool = True
 
 
-QUICK = DemoSettings(
-    train_cases=6, test_cases=2, trainer="nnUNetTrainerCTA_demo", cgpm_trainer="nnUNetTrainerCTA_CGPM_quick"
-)
+# --quick: the CPU recipe cut to 1,000 iterations; the CGPM is left out until it repairs (issue 14)
+QUICK = DemoSettings(train_cases=8, test_cases=2, trainer="nnUNetTrainerCTA_cpu_quick")
 FULL = DemoSettings(
-    train_cases=10,
+    train_cases=20,
     test_cases=4,
-    trainer="nnUNetTrainerCTA_demo_full",
+    trainer="nnUNetTrainerCTA_cpu",
     cgpm_trainer="nnUNetTrainerCTA_CGPM_demo",
 )
 

@@ -14,6 +14,7 @@ TINY = DemoSettings(
     test_cases=1,
     trainer="nnUNetTrainerCTA_Base_tiny",
     cgpm_trainer="nnUNetTrainerCTA_CGPM_tiny",
+    phantom_preset="tiny",  # plumbing only: 3 mm
 )
 
 
@@ -46,5 +47,6 @@ def test_demo_schedules_name_registered_trainers():
     from nnunetv2_cta.trainers import TRAINERS
 
     for settings in (QUICK, FULL):
-        assert settings.trainer in TRAINERS and settings.cgpm_trainer in TRAINERS
-    assert TRAINERS["nnUNetTrainerCTA_CGPM_quick"].num_epochs_default == 8
+        assert settings.trainer in TRAINERS and settings.cgpm_trainer in (None, *TRAINERS)
+        assert settings.phantom_preset == "train"  # 1.25 mm: intracranial arteries resolved
+    assert TRAINERS[QUICK.trainer].num_epochs_default * TRAINERS[QUICK.trainer].num_iterations_per_epoch_default == 1000

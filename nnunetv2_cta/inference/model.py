@@ -5,8 +5,8 @@ nnU-Net's own, so the model sees exactly what it saw in training. The **export**
 the logits of every class to the image grid in float64 with cubic spline interpolation (one full-size float64
 volume per class; minutes and many GB for a 512x512x900 CTA). :func:`logits_to_labels` instead interpolates
 the logits trilinearly (separable: bilinear per slice, then linear along z) in float32 slabs of a few
-slices, and turns each slab into labels at once (argmax, or nnU-Net's region rule: sigmoid > 0.5 in
-``regions_class_order``), so the full-resolution logits never exist in memory.
+slices, and turns each slab into labels at once (argmax, or :func:`decode_regions` for region training), so
+the full-resolution logits never exist in memory.
 """
 
 from __future__ import annotations
@@ -38,10 +38,70 @@ def _source_coordinates(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, 
     return lo, hi, (src - lo).astype(np.float32)
 
 
+class RegionDecoder:
+    """Turns region outputs (one sigmoid channel per region) into a label map without losing a region.
+
+    nnU-Net writes ``regions_class_order[i]`` wherever region ``i`` exceeds 0.5, later regions overwriting
+    earlier ones; with our regions (bone, vessels, aorta, carotid, intracranial) the carotid channel then erases
+    the aorta wherever both fire, and a thin intracranial vessel whose own channel stays below 0.5 is called
+    carotid. This decoder keeps nnU-Net's rule for plain regions and gives every **parent** region (one whose
+    labels are the union of the labels of single-label channels, its **children**: ``vessels`` = aorta +
+    carotid + intracranial) the last word inside it: where the parent exceeds 0.5 the voxel gets the child with
+    the highest logit, even when no child exceeds 0.5; outside the parent a child alone writes nothing (the
+    parent decides *whether* it is vessel, the children only *which* vessel). Parents overwrite plain regions
+    (contrast-filled lumen next to bone stays vessel). A dataset without parent regions decodes exactly as
+    nnU-Net does.
+
+    Args:
+        regions: label values of each channel, in channel order (nnU-Net's ``foreground_regions``).
+        regions_class_order: label written for each channel (nnU-Net's ``regions_class_order``).
+
+    Example (channels bone, vessels, aorta, carotid, intracranial; one voxel where aorta and carotid both
+    exceed 0.5 and aorta is the more probable):
+        >>> import torch
+        >>> dec = RegionDecoder([(1,), (2, 3, 4), (2,), (3,), (4,)], (1, 3, 2, 3, 4))
+        >>> dec(torch.tensor([[-5.0, 3.0, 2.0, 1.0, -4.0]]).reshape(1, 5, 1, 1)).tolist()
+        [[[2]]]
+    """
+
+    def __init__(self, regions: Sequence[Sequence[int]], regions_class_order: Sequence[int]) -> None:
+        regions = [tuple(int(v) for v in np.atleast_1d(r)) for r in regions]
+        if len(regions) != len(regions_class_order):
+            raise ConfigurationError(
+                f"regions_class_order has {len(regions_class_order)} entries for {len(regions)} regions {regions}"
+            )
+        self.order = [int(v) for v in regions_class_order]
+        single = {r[0]: c for c, r in enumerate(regions) if len(r) == 1}
+        self.parents: list[tuple[int, list[int]]] = []
+        children: set[int] = set()
+        for c, region in enumerate(regions):
+            if len(region) > 1 and all(v in single for v in region):
+                kids = [single[v] for v in region]
+                self.parents.append((c, kids))
+                children.update(kids)
+        parent_channels = {p for p, _ in self.parents}
+        self.plain = [c for c in range(len(regions)) if c not in children and c not in parent_channels]
+
+    def __call__(self, values) -> np.ndarray:
+        """Labels ``(k, y, x)`` uint8 from logits ``values`` ``(k, C, y, x)`` (torch)."""
+        import torch
+
+        out = torch.zeros((values.shape[0], *values.shape[2:]), dtype=torch.uint8)
+        for c in self.plain:
+            out[values[:, c] > 0] = self.order[c]
+        for parent, kids in self.parents:
+            labels = torch.tensor([self.order[k] for k in kids], dtype=torch.uint8)
+            best = values[:, kids].argmax(1)
+            inside = values[:, parent] > 0
+            out[inside] = labels[best[inside]]
+        return out.numpy()
+
+
 def logits_to_labels(
     logits,
     shape: Sequence[int],
     *,
+    regions: Sequence[Sequence[int]] | None = None,
     regions_class_order: Sequence[int] | None = None,
     slab: int = EXPORT_SLAB,
 ) -> np.ndarray:
@@ -50,8 +110,11 @@ def logits_to_labels(
     Args:
         logits: torch tensor or array, one channel per class (softmax training) or per region.
         shape: output ``(z, y, x)``.
-        regions_class_order: region training: label written for each channel whose sigmoid exceeds 0.5
-            (logit > 0), later channels overwriting earlier ones (nnU-Net's rule). ``None``: argmax.
+        regions: region training: the label values of each channel (nnU-Net's ``foreground_regions``).
+        regions_class_order: region training: the label written for each channel; decoded by
+            :class:`RegionDecoder` (parent regions such as ``vessels`` keep every sub-region). Without
+            ``regions`` each channel is taken as its own single-label region (nnU-Net's overwrite rule).
+            ``None``: argmax (softmax training).
         slab: output slices interpolated at once (memory: ``slab x C x y x x`` float32).
 
     Returns:
@@ -66,9 +129,14 @@ def logits_to_labels(
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 1:
         raise GeometryError(f"shape must be three positive sizes (z, y, x), got {shape}")
-    if regions_class_order is not None and len(regions_class_order) != logits.shape[0]:
-        raise ConfigurationError(
-            f"regions_class_order has {len(regions_class_order)} entries for {logits.shape[0]} logit channels"
+    decoder = None
+    if regions_class_order is not None:
+        if len(regions_class_order) != logits.shape[0]:
+            raise ConfigurationError(
+                f"regions_class_order has {len(regions_class_order)} entries for {logits.shape[0]} logit channels"
+            )
+        decoder = RegionDecoder(
+            regions if regions is not None else [(c,) for c in regions_class_order], regions_class_order
         )
     lo, hi, w = _source_coordinates(logits.shape[1], shape[0])
     out = np.empty(shape, dtype=np.uint8)
@@ -82,13 +150,10 @@ def logits_to_labels(
         b = planes[torch.from_numpy(hi[start:stop] - first)]
         wt = torch.from_numpy(w[start:stop]).view(-1, 1, 1, 1)
         values = a * (1 - wt) + b * wt  # (k, C, y, x)
-        if regions_class_order is None:
+        if decoder is None:
             out[start:stop] = values.argmax(1).numpy().astype(np.uint8)
         else:
-            block = np.zeros((stop - start, *shape[1:]), dtype=np.uint8)
-            for channel, label in enumerate(regions_class_order):
-                block[(values[:, channel] > 0).numpy()] = label
-            out[start:stop] = block
+            out[start:stop] = decoder(values)
     return out
 
 
@@ -112,6 +177,53 @@ def check_model_labels(model_dir: Path) -> None:
             f"model {str(model_dir)!r} predicts labels {sorted(labels)} (values {sorted(outputs)}); "
             f"expected this project's scheme {LABELS} (see nnunetv2_cta.labels)"
         )
+
+
+def _initialize_known_trainer(predictor, model_dir: Path, folds: Sequence[int | str], checkpoint: str) -> bool:
+    """Set ``predictor`` up from ``model_dir`` without nnU-Net's trainer search when the checkpoint names one of
+    our trainers or nnU-Net's base trainer; return False (nothing done) for any other trainer.
+
+    nnU-Net finds the trainer class by importing every module under ``nnunetv2.training`` (about a minute on
+    2 CPU cores) only to call its ``build_network_architecture``; ours are in a registry.
+    """
+    import json
+
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    from nnunetv2_cta.trainers import TRAINERS
+
+    states = [
+        torch.load(model_dir / f"fold_{f}" / checkpoint, map_location="cpu", weights_only=False) for f in folds
+    ]
+    name = states[0]["trainer_name"]
+    trainer_class = nnUNetTrainer if name == "nnUNetTrainer" else TRAINERS.get(name)
+    if trainer_class is None:
+        return False
+    dataset_json = json.loads((model_dir / "dataset.json").read_text())
+    plans_manager = PlansManager(json.loads((model_dir / "plans.json").read_text()))
+    configuration_manager = plans_manager.get_configuration(states[0]["init_args"]["configuration"])
+    network = trainer_class.build_network_architecture(
+        plans_manager,
+        configuration_manager,
+        determine_num_input_channels(plans_manager, configuration_manager, dataset_json),
+        plans_manager.get_label_manager(dataset_json).num_segmentation_heads,
+        enable_deep_supervision=False,
+    )
+    parameters = [state["network_weights"] for state in states]
+    network.load_state_dict(parameters[0])
+    predictor.manual_initialization(
+        network,
+        plans_manager,
+        configuration_manager,
+        parameters,
+        dataset_json,
+        name,
+        states[0].get("inference_allowed_mirroring_axes"),
+    )
+    return True
 
 
 class StageModel:
@@ -182,9 +294,10 @@ class StageModel:
             allow_tqdm=progress,
         )
         try:
-            self.predictor.initialize_from_trained_model_folder(
-                str(self.model_dir), use_folds=tuple(folds), checkpoint_name=checkpoint
-            )
+            if not _initialize_known_trainer(self.predictor, self.model_dir, folds, checkpoint):
+                self.predictor.initialize_from_trained_model_folder(
+                    str(self.model_dir), use_folds=tuple(folds), checkpoint_name=checkpoint
+                )
         except FileNotFoundError as err:
             raise ConfigurationError(f"model folder {str(self.model_dir)!r}: {err}") from err
         except RuntimeError as err:  # state-dict mismatch: plans/dataset.json edited or from another training
@@ -286,9 +399,12 @@ class StageModel:
         seconds["network"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        order = self.label_manager.regions_class_order if self.label_manager.has_regions else None
+        lm = self.label_manager
         cropped = logits_to_labels(
-            logits, props["shape_after_cropping_and_before_resampling"], regions_class_order=order
+            logits,
+            props["shape_after_cropping_and_before_resampling"],
+            regions=lm.foreground_regions if lm.has_regions else None,
+            regions_class_order=lm.regions_class_order if lm.has_regions else None,
         )
         del logits
         full = np.zeros(props["shape_before_cropping"], dtype=np.uint8)

@@ -35,6 +35,7 @@ import numpy as np
 from nnunetv2_cta.errors import ConfigurationError, CTAError
 from nnunetv2_cta.inference.inputs import InputCase, find_inputs, load_input
 from nnunetv2_cta.inference.memory import PeakMemory
+from nnunetv2_cta.inference.plausibility import check_plausibility
 from nnunetv2_cta.io import Geometry, write_image, write_json_atomic
 from nnunetv2_cta.labels import LABEL_NAMES, VESSEL_LABELS
 
@@ -270,18 +271,21 @@ def predict(
             print(f"{case.case}: FAILED: {err}", flush=True)
             results.append({"case": case.case, "status": "failed", "error": f"{type(err).__name__}: {err}"})
             continue
+        flags = record["plausibility"]["flags"]
         line = (
-            f"{case.case}: ok in {record['timings_s']['total']:.1f} s; vessels "
+            f"{case.case}: {'FLAGGED' if flags else 'ok'} in {record['timings_s']['total']:.1f} s; vessels "
             f"{record['volumes_ml']['vessels']:.1f} mL; {len(record['repaired_gaps'])} gap(s) repaired "
             f"({repair}); {len(record['suspected_breaks'])} suspected break(s)"
         )
         if record["outputs"].get("report"):
             line += f" -> {out / 'cases' / case.case / record['outputs']['report']}"
+        line += "".join(f"\n  check this case: {flag}" for flag in flags)
         print(line, flush=True)
         results.append(
             {
                 "case": case.case,
                 "status": "ok",
+                "plausibility": record["plausibility"]["status"],
                 "record": str(record_path),
                 "seconds": record["timings_s"]["total"],
             }
@@ -365,12 +369,16 @@ def _predict_case(
             min_branch_mm=settings.min_branch_mm,
             min_bone_mm3=settings.min_bone_mm3,
         )
+    plausibility = check_plausibility(seg, spacing, plans=stage1.plans, dataset_json=stage1.dataset_json)
+    for flag in plausibility["flags"]:
+        logger.warning("%s: check this case: %s", case.case, flag)
     case_dir = out / "cases" / case.case
     outputs: dict[str, object] = {}
     stage1_model = context["models"]["stage1"]
     record = {
         "case": case.case,
-        "status": "ok",
+        "status": plausibility["status"],  # "ok" or "flagged": a flagged case is never a plain "ok"
+        "plausibility": plausibility,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": case.source,
         "input": _geometry_dict(ct.shape, geometry),

@@ -20,6 +20,7 @@ from nnunetv2_cta.trainers.base import (
 )
 from nnunetv2_cta.trainers.benchmark import BENCHMARK_TRAINERS
 from nnunetv2_cta.trainers.cgpm import CGPM_TRAINERS
+from nnunetv2_cta.trainers.cpu import CPU_TRAINERS
 from nnunetv2_cta.trainers.cta import CTA_TRAINERS
 
 #: class name -> trainer class; names are permanent (they name nnU-Net results folders)
@@ -31,6 +32,7 @@ TRAINERS: dict[str, type] = {
         nnUNetTrainerCTA_Base_demo,
         nnUNetTrainerCTA_Base_demo_full,
         *CTA_TRAINERS,
+        *CPU_TRAINERS,
         *CGPM_TRAINERS,
         *BENCHMARK_TRAINERS,
     )

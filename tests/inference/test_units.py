@@ -43,6 +43,40 @@ def test_export_regions_rule_by_hand():
     assert out.ravel().tolist() == [0, 1, 3, 2]
 
 
+# channels of our region training: bone, vessels, aorta, carotid, intracranial (nnunetv2_cta.labels)
+OUR_REGIONS = [(1,), (2, 3, 4), (2,), (3,), (4,)]
+OUR_ORDER = (1, 3, 2, 3, 4)
+
+
+def test_export_regions_keep_every_vessel_region():
+    """Hand-made logits, one voxel per column; nnU-Net's overwrite rule would give [0, 1, 3, 3, 3, 3, 0, 3]."""
+    columns = [
+        # bone, vessels, aorta, carotid, intracranial -> expected label
+        ((-4.0, -4.0, -4.0, -4.0, -4.0), 0),  # nothing
+        ((3.0, -2.0, -4.0, -4.0, -4.0), 1),  # bone only
+        ((-4.0, 2.0, 3.0, 1.0, -4.0), 2),  # aorta and carotid both > 0.5, aorta more probable -> aorta
+        ((-4.0, 2.0, 1.0, 3.0, -4.0), 3),  # both > 0.5, carotid more probable -> carotid
+        ((-4.0, 1.0, -3.0, -2.0, -0.5), 4),  # vessel, no sub-region > 0.5: the most probable (intracranial)
+        ((2.0, 0.5, -3.0, 0.2, -1.0), 3),  # bone and vessel: vessel wins, carotid
+        ((-4.0, -1.0, 4.0, -4.0, -4.0), 0),  # aorta channel alone, vessels < 0.5: not a vessel
+        ((-4.0, 0.1, -0.1, -0.1, -0.2), 2),  # ties broken by the first channel (aorta)
+    ]
+    logits = torch.tensor([c for c, _ in columns]).T.reshape(5, 1, 1, len(columns))
+    out = logits_to_labels(logits, (1, 1, len(columns)), regions=OUR_REGIONS, regions_class_order=OUR_ORDER)
+    assert out.ravel().tolist() == [label for _, label in columns]
+
+
+def test_export_regions_decoding_survives_interpolation():
+    # aorta dominates the left half, carotid the right half; both exceed 0.5 everywhere inside the vessel
+    logits = torch.full((5, 2, 2, 2), -5.0)
+    logits[1] = 4.0
+    logits[2, :, :, 0], logits[3, :, :, 0] = 3.0, 1.0
+    logits[2, :, :, 1], logits[3, :, :, 1] = 1.0, 3.0
+    out = logits_to_labels(logits, (4, 4, 4), regions=OUR_REGIONS, regions_class_order=OUR_ORDER, slab=3)
+    # trilinear along x at half-pixel centres: x = 0, 1 -> left weights >= 0.5 (aorta), x = 2, 3 -> carotid
+    assert (out[:, :, :2] == 2).all() and (out[:, :, 2:] == 3).all()
+
+
 def test_export_bad_input():
     with pytest.raises(GeometryError, match=r"logits must be \(C, z, y, x\), got shape \(2, 3\)"):
         logits_to_labels(torch.zeros(2, 3), (1, 1, 1))
@@ -50,6 +84,8 @@ def test_export_bad_input():
         logits_to_labels(torch.zeros(2, 1, 1, 1), (0, 1, 1))
     with pytest.raises(ConfigurationError, match="regions_class_order has 2 entries for 3 logit channels"):
         logits_to_labels(torch.zeros(3, 1, 1, 1), (1, 1, 1), regions_class_order=(1, 2))
+    with pytest.raises(ConfigurationError, match=r"regions_class_order has 2 entries for 3 regions"):
+        logits_to_labels(torch.zeros(2, 1, 1, 1), (1, 1, 1), regions=[(1,), (2,), (3,)], regions_class_order=(1, 2))
 
 
 # ---- clean-up ------------------------------------------------------------------------------------------

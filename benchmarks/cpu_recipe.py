@@ -1,0 +1,243 @@
+"""Learning curves of stage-1 trainers on a 2-core CPU: held-out Dice / clDice per region vs iterations and minutes.
+
+How the CPU recipe (``nnunetv2_cta.trainers.cpu``) was found and how it compares with other trainers. Three steps,
+each resumable (a finished step is skipped):
+
+1. ``train``: trains one trainer on a planned dataset (``fold all``: every training case) and keeps a checkpoint
+   after each epoch listed in ``--checkpoint-epochs``. ``--set key=value`` overrides class attributes of the
+   trainer for a probe; the probe is trained as a subclass named ``<Trainer>_<tag>`` (its own results folder)
+   and its checkpoints are re-labelled with the parent's class name so that nnU-Net's predictor can rebuild it.
+2. ``curve``: runs every kept checkpoint through :class:`~nnunetv2_cta.inference.model.StageModel` (the runner
+   ``predict`` uses: nnU-Net preprocessing and sliding window, our export and region decoding; no mirroring,
+   tile step 0.5) on held-out cases and scores them with :func:`~nnunetv2_cta.evaluation.evaluate_case`.
+   One JSON line per (checkpoint, case) in ``<out>/curve_<name>.jsonl``.
+3. ``report``: Markdown table (mean and min..max over cases) and learning-curve PNGs from the JSON lines.
+
+Example (the committed run; see benchmarks/results/cpu_recipe.md)::
+
+    python benchmarks/cpu_recipe.py train -d 601 -tr nnUNetTrainerCTA_cpu --checkpoint-epochs 9 19 29 39 49
+    python benchmarks/cpu_recipe.py curve -d 601 -tr nnUNetTrainerCTA_cpu --cases $nnUNet_raw/Dataset602_CTAheldout \\
+        --out benchmarks/results/cpu_recipe
+    python benchmarks/cpu_recipe.py report --out benchmarks/results/cpu_recipe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+PLANS = "nnUNetCTAPlans_cpu"
+REGIONS = ("vessels", "aorta", "carotid", "intracranial", "bone")
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _dataset_name(dataset_id: int) -> str:
+    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
+
+    return maybe_convert_to_dataset_name(dataset_id)
+
+
+def model_dir(dataset_id: int, trainer: str, plans: str = PLANS) -> Path:
+    return Path(os.environ["nnUNet_results"]) / _dataset_name(dataset_id) / f"{trainer}__{plans}__3d_fullres"
+
+
+def train(args) -> None:
+    import torch
+    from batchgenerators.utilities.file_and_folder_operations import load_json
+
+    from nnunetv2_cta.environment import ensure_ext_trainer_in_environ
+    from nnunetv2_cta.trainers import get_trainer_class
+
+    ensure_ext_trainer_in_environ()
+    base = get_trainer_class(args.trainer)
+    overrides = {k: _parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if "checkpoint_epochs" in overrides or not hasattr(base, "checkpoint_epochs"):
+        raise SystemExit("checkpoint epochs are set with --checkpoint-epochs on a CPURecipe trainer")
+    overrides["checkpoint_epochs"] = tuple(args.checkpoint_epochs)
+    name = f"{args.trainer}_{args.tag}" if args.tag else args.trainer
+    cls = type(name, (base,), overrides)
+    folder = model_dir(args.dataset, name, args.plans) / "fold_all"
+    if (folder / "checkpoint_final.pth").is_file():
+        print(f"{name}: already trained ({folder})")
+        return
+    pre = Path(os.environ["nnUNet_preprocessed"]) / _dataset_name(args.dataset)
+    plans = load_json(str(pre / f"{args.plans}.json"))
+    dataset_json = load_json(str(pre / "dataset.json"))
+    torch.set_num_threads(os.cpu_count() or 1)
+    latest = folder / "checkpoint_latest.pth"
+    plans["continue_training"] = latest.is_file()  # nnU-Net 2.8's trainer reads (and removes) this key
+    trainer = cls(plans, "3d_fullres", "all", dataset_json, torch.device("cpu"))
+    if latest.is_file():
+        trainer.load_checkpoint(str(latest))
+    t0 = time.perf_counter()
+    trainer.run_training()
+    print(f"{name}: trained in {time.perf_counter() - t0:.0f} s -> {folder}")
+    _relabel(folder, args.trainer)
+
+
+def _relabel(folder: Path, parent: str) -> None:
+    """Name ``parent`` as the trainer of every checkpoint in ``folder`` (a probe is rebuilt as its parent)."""
+    import torch
+
+    for ckpt in folder.glob("checkpoint_*.pth"):
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state["trainer_name"] != parent:
+            state["trainer_name"] = parent
+            torch.save(state, ckpt)
+
+
+def _checkpoints(folder: Path) -> list[tuple[str, int]]:
+    """(file name, epochs done) of every kept checkpoint, final last."""
+    import torch
+
+    out = []
+    for path in sorted(folder.glob("checkpoint_epoch*.pth"), key=lambda p: int(p.stem.removeprefix("checkpoint_epoch"))):
+        out.append((path.name, int(path.stem.removeprefix("checkpoint_epoch")) + 1))
+    if (folder / "checkpoint_final.pth").is_file():
+        final = torch.load(folder / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+        out.append(("checkpoint_final.pth", int(final["current_epoch"])))
+    return out
+
+
+def curve(args) -> None:
+    import torch
+
+    from nnunetv2_cta.evaluation import evaluate_case
+    from nnunetv2_cta.inference.model import StageModel
+    from nnunetv2_cta.io import read_image
+
+    name = f"{args.trainer}_{args.tag}" if args.tag else args.trainer
+    folder = model_dir(args.dataset, name, args.plans)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = out / f"curve_{name}.jsonl"
+    done = set()
+    if lines.is_file():
+        done = {(r["checkpoint"], r["case"]) for r in map(json.loads, lines.read_text().splitlines())}
+    cases_root = Path(args.cases)
+    images = sorted(cases_root.glob("imagesTs/*_0000.nii.gz"))[: args.max_cases]
+    _relabel(folder / "fold_all", args.trainer)
+    ckpts = _checkpoints(folder / "fold_all")
+    t0 = time.perf_counter()
+    model = StageModel(folder, folds=["all"], checkpoint=ckpts[0][0], mirroring=False, tile_step_size=args.tile_step)
+    print(f"StageModel ready in {time.perf_counter() - t0:.1f} s", flush=True)
+    for ckpt, epochs in ckpts:
+        state = torch.load(folder / "fold_all" / ckpt, map_location="cpu", weights_only=False)
+        model.predictor.list_of_parameters = [state["network_weights"]]
+        log = state["logging"]
+        start = log["epoch_start_timestamps"][0]
+        minutes = (log["epoch_end_timestamps"][epochs - 1] - start) / 60
+        for image in images:
+            case = image.name.removesuffix("_0000.nii.gz")
+            if (ckpt, case) in done:
+                continue
+            ct, geometry = read_image(image)
+            gt, _ = read_image(cases_root / "labelsTs" / f"{case}.nii.gz")
+            t0 = time.perf_counter()
+            labels, _ = model.predict(ct, geometry)
+            graph = cases_root / "graphsTs" / f"{case}_graph.json"
+            result = evaluate_case(gt, labels, geometry, graph=graph if graph.is_file() else None, case=case)
+            metrics = {
+                r: {k: v for k, v in result["metrics"][r].items() if k in ("dice", "cldice", "precision", "recall", "breaks", "betti0_error")}
+                for r in REGIONS
+                if r in result["metrics"]
+            }
+            record = {
+                "trainer": name,
+                "checkpoint": ckpt,
+                "epochs": epochs,
+                "iterations": epochs * args.iterations_per_epoch,
+                "train_minutes": round(minutes, 2),
+                "case": case,
+                "predict_s": round(time.perf_counter() - t0, 1),
+                "metrics": metrics,
+            }
+            with lines.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            print(name, ckpt, case, {r: round(m["dice"], 3) for r, m in metrics.items()}, flush=True)
+
+
+def report(args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(args.out)
+    rows = [json.loads(line) for p in sorted(out.glob("curve_*.jsonl")) for line in p.read_text().splitlines()]
+    by = {}
+    for r in rows:
+        by.setdefault((r["trainer"], r["epochs"]), []).append(r)
+    md = ["| trainer | iterations | train min | cases | " + " | ".join(f"{r} Dice" for r in REGIONS)
+          + " | vessels clDice | breaks / case | Betti-0 err |", "|---" * (7 + len(REGIONS)) + "|"]
+    curves: dict[str, list] = {}
+    def stat(rs, region, key):
+        v = np.array([r["metrics"][region][key] for r in rs if key in r["metrics"].get(region, {})], float)
+        return f"{v.mean():.3f} ({v.min():.2f}–{v.max():.2f})" if v.size else "n/a"
+
+    for (trainer, _epochs), rs in sorted(by.items()):
+        md.append(
+            f"| {trainer} | {rs[0]['iterations']} | {rs[0]['train_minutes']:.1f} | {len(rs)} | "
+            + " | ".join(stat(rs, r, "dice") for r in REGIONS)
+            + f" | {stat(rs, 'vessels', 'cldice')} | {stat(rs, 'vessels', 'breaks')} | {stat(rs, 'vessels', 'betti0_error')} |"
+        )
+        curves.setdefault(trainer, []).append(
+            (rs[0]["iterations"], rs[0]["train_minutes"], {r: np.mean([x["metrics"][r]["dice"] for x in rs]) for r in REGIONS},
+             np.mean([x["metrics"]["vessels"]["cldice"] for x in rs]))
+        )
+    (out / "curves.md").write_text("\n".join(md) + "\n")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for trainer, pts in curves.items():
+        pts.sort()
+        for region, style in zip(("vessels", "carotid", "intracranial"), ("-", "--", ":"), strict=True):
+            axes[0].plot([p[0] for p in pts], [p[2][region] for p in pts], style, marker="o", label=f"{trainer} {region}")
+        axes[1].plot([p[1] for p in pts], [p[3] for p in pts], marker="o", label=f"{trainer} vessels clDice")
+    axes[0].set_xlabel("training iterations")
+    axes[0].set_ylabel("held-out Dice")
+    axes[1].set_xlabel("training minutes (2-core CPU)")
+    axes[1].set_ylabel("held-out clDice (vessels)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=110)
+    print((out / "curves.md").read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    for step in ("train", "curve"):
+        p = sub.add_parser(step)
+        p.add_argument("-d", "--dataset", type=int, required=True)
+        p.add_argument("-tr", "--trainer", required=True)
+        p.add_argument("-p", "--plans", default=PLANS)
+        p.add_argument("--tag", default="", help="probe name (trained as <trainer>_<tag>)")
+    sub.choices["train"].add_argument("--set", action="append", default=[], metavar="ATTR=VALUE")
+    sub.choices["train"].add_argument("--checkpoint-epochs", type=int, nargs="*", default=[])
+    c = sub.choices["curve"]
+    c.add_argument("--cases", required=True, help="raw dataset folder with imagesTs/labelsTs(/graphsTs)")
+    c.add_argument("--out", required=True)
+    c.add_argument("--max-cases", type=int, default=8)
+    c.add_argument("--tile-step", type=float, default=0.5)
+    c.add_argument("--iterations-per-epoch", type=int, default=50)
+    r = sub.add_parser("report")
+    r.add_argument("--out", required=True)
+    args = parser.parse_args()
+    {"train": train, "curve": curve, "report": report}[args.step](args)
+
+
+if __name__ == "__main__":
+    main()
