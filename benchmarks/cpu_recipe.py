@@ -9,7 +9,8 @@ each resumable (a finished step is skipped):
    and its checkpoints are re-labelled with the parent's class name so that nnU-Net's predictor can rebuild it.
 2. ``curve``: runs every kept checkpoint through :class:`~nnunetv2_cta.inference.model.StageModel` (the runner
    ``predict`` uses: nnU-Net preprocessing and sliding window, our export and region decoding; no mirroring,
-   tile step 0.5) on held-out cases and scores them with :func:`~nnunetv2_cta.evaluation.evaluate_case`.
+   tile step 0.5) on held-out cases, applies ``predict``'s clean-up with its defaults, and scores both the
+   cleaned and the raw stage-1 label maps with :func:`~nnunetv2_cta.evaluation.evaluate_case`.
    One JSON line per (checkpoint, case) in ``<out>/curve_<name>.jsonl``.
 3. ``report``: Markdown table (mean and min..max over cases) and learning-curve PNGs from the JSON lines.
 
@@ -110,12 +111,20 @@ def _checkpoints(folder: Path) -> list[tuple[str, int]]:
     return out
 
 
+KEPT = ("dice", "cldice", "precision", "recall", "breaks", "betti0_error")
+
+
+def _scores(result: dict) -> dict:
+    return {r: {k: v for k, v in result["metrics"][r].items() if k in KEPT} for r in REGIONS if r in result["metrics"]}
+
+
 def curve(args) -> None:
     import torch
 
     from nnunetv2_cta.evaluation import evaluate_case
     from nnunetv2_cta.inference.model import StageModel
     from nnunetv2_cta.io import read_image
+    from nnunetv2_cta.postprocessing.cleanup import clean_labels
 
     name = f"{args.trainer}_{args.tag}" if args.tag else args.trainer
     folder = model_dir(args.dataset, name, args.plans)
@@ -129,6 +138,8 @@ def curve(args) -> None:
     images = sorted(cases_root.glob("imagesTs/*_0000.nii.gz"))[: args.max_cases]
     _relabel(folder / "fold_all", args.trainer)
     ckpts = _checkpoints(folder / "fold_all")
+    if args.final_only:
+        ckpts = [c for c in ckpts if c[0] == "checkpoint_final.pth"]
     t0 = time.perf_counter()
     model = StageModel(folder, folds=["all"], checkpoint=ckpts[0][0], mirroring=False, tile_step_size=args.tile_step)
     print(f"StageModel ready in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -145,14 +156,13 @@ def curve(args) -> None:
             ct, geometry = read_image(image)
             gt, _ = read_image(cases_root / "labelsTs" / f"{case}.nii.gz")
             t0 = time.perf_counter()
-            labels, _ = model.predict(ct, geometry)
+            raw, _ = model.predict(ct, geometry)
+            cleaned, _ = clean_labels(raw, geometry.spacing)  # predict's defaults: what users get
             graph = cases_root / "graphsTs" / f"{case}_graph.json"
-            result = evaluate_case(gt, labels, geometry, graph=graph if graph.is_file() else None, case=case)
-            metrics = {
-                r: {k: v for k, v in result["metrics"][r].items() if k in ("dice", "cldice", "precision", "recall", "breaks", "betti0_error")}
-                for r in REGIONS
-                if r in result["metrics"]
-            }
+            graph = graph if graph.is_file() else None
+            metrics, metrics_raw = (
+                _scores(evaluate_case(gt, labels, geometry, graph=graph, case=case)) for labels in (cleaned, raw)
+            )
             record = {
                 "trainer": name,
                 "checkpoint": ckpt,
@@ -162,10 +172,50 @@ def curve(args) -> None:
                 "case": case,
                 "predict_s": round(time.perf_counter() - t0, 1),
                 "metrics": metrics,
+                "metrics_stage1_raw": metrics_raw,
             }
             with lines.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             print(name, ckpt, case, {r: round(m["dice"], 3) for r, m in metrics.items()}, flush=True)
+
+
+def _final(rows: list[dict], trainer: str) -> dict[str, dict]:
+    """case -> record of the trainer's last checkpoint."""
+    mine = [r for r in rows if r["trainer"] == trainer]
+    last = max(r["epochs"] for r in mine)
+    return {r["case"]: r for r in mine if r["epochs"] == last}
+
+
+def _paired(rows: list[dict], pair: list[str]) -> list[str]:
+    """Per-case differences ``a - b`` of the two trainers' last checkpoints on the cases both scored."""
+    a, b = (_final(rows, t) for t in pair)
+    cases = sorted(set(a) & set(b))
+    out = ["", f"Paired, {pair[0]} minus {pair[1]} on the same {len(cases)} cases (last checkpoints): "
+           "mean difference, min..max, cases where the first is better.", "",
+           "| metric | mean diff | min..max | first better |", "|---|---|---|---|"]
+    keys = [(r, "dice") for r in REGIONS] + [("vessels", "cldice"), ("vessels", "breaks"), ("vessels", "betti0_error")]
+    for region, key in keys:
+        d = np.array([a[c]["metrics"][region].get(key, np.nan) - b[c]["metrics"][region].get(key, np.nan) for c in cases], float)
+        d = d[np.isfinite(d)]
+        if not d.size:
+            continue
+        lower_better = key in ("breaks", "betti0_error")
+        better = int((d < 0).sum() if lower_better else (d > 0).sum())
+        out.append(f"| {region} {key} | {d.mean():+.3f} | {d.min():+.3f}..{d.max():+.3f} | {better} of {d.size} |")
+    return out
+
+
+def _raw_table(rows: list[dict]) -> list[str]:
+    """Mean Dice of the raw stage-1 output (before predict's clean-up) at each trainer's last checkpoint."""
+    out = ["", "Raw stage 1 (before clean-up), last checkpoints, mean Dice:", "",
+           "| trainer | " + " | ".join(REGIONS) + " | vessels clDice |", "|---" * (len(REGIONS) + 2) + "|"]
+    for trainer in sorted({r["trainer"] for r in rows}):
+        recs = [r for r in _final(rows, trainer).values() if "metrics_stage1_raw" in r]
+        if recs:
+            m = {k: np.mean([r["metrics_stage1_raw"][k]["dice"] for r in recs]) for k in REGIONS}
+            cl = np.mean([r["metrics_stage1_raw"]["vessels"]["cldice"] for r in recs])
+            out.append(f"| {trainer} | " + " | ".join(f"{m[k]:.3f}" for k in REGIONS) + f" | {cl:.3f} |")
+    return out
 
 
 def report(args) -> None:
@@ -196,6 +246,8 @@ def report(args) -> None:
             (rs[0]["iterations"], rs[0]["train_minutes"], {r: np.mean([x["metrics"][r]["dice"] for x in rs]) for r in REGIONS},
              np.mean([x["metrics"]["vessels"]["cldice"] for x in rs]))
         )
+    md += _paired(rows, args.compare) if args.compare else []
+    md += _raw_table(rows)
     (out / "curves.md").write_text("\n".join(md) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for trainer, pts in curves.items():
@@ -233,8 +285,10 @@ def main() -> None:
     c.add_argument("--max-cases", type=int, default=8)
     c.add_argument("--tile-step", type=float, default=0.5)
     c.add_argument("--iterations-per-epoch", type=int, default=50)
+    c.add_argument("--final-only", action="store_true", help="score only checkpoint_final.pth")
     r = sub.add_parser("report")
     r.add_argument("--out", required=True)
+    r.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired per-case differences A - B")
     args = parser.parse_args()
     {"train": train, "curve": curve, "report": report}[args.step](args)
 

@@ -66,6 +66,22 @@ def test_export_regions_keep_every_vessel_region():
     assert out.ravel().tolist() == [label for _, label in columns]
 
 
+def test_stock_nnunet_region_rule_loses_regions_ours_keeps_them():
+    """What stock nnUNetv2_predict does with our dataset.json (the README states this limit): the same logits
+    through nnU-Net's own LabelManager give carotid where aorta wins, and carotid for a vessel voxel whose
+    sub-regions all stay below 0.5."""
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+
+    from nnunetv2_cta.labels import REGION_LABELS, REGIONS_CLASS_ORDER
+
+    columns = [(-4.0, 2.0, 3.0, 1.0, -4.0), (-4.0, 1.0, -3.0, -2.0, -0.5), (-4.0, 2.0, -3.0, -2.0, 3.0)]
+    logits = torch.tensor(columns).T.reshape(5, 1, 1, 3)
+    stock = LabelManager(REGION_LABELS, list(REGIONS_CLASS_ORDER)).convert_logits_to_segmentation(logits)
+    assert np.asarray(stock).ravel().tolist() == [3, 3, 4]
+    ours = logits_to_labels(logits, (1, 1, 3), regions=OUR_REGIONS, regions_class_order=OUR_ORDER)
+    assert ours.ravel().tolist() == [2, 4, 4]
+
+
 def test_export_regions_decoding_survives_interpolation():
     # aorta dominates the left half, carotid the right half; both exceed 0.5 everywhere inside the vessel
     logits = torch.full((5, 2, 2, 2), -5.0)
@@ -153,10 +169,14 @@ def test_find_inputs_bad_input(tmp_path):
         find_inputs(tmp_path / "x.txt")
     with pytest.raises(DatasetFormatError, match="holds no NIfTI/MHA/NRRD volume and no DICOM CT series"):
         find_inputs(tmp_path)
-    _ct(tmp_path / "c_0001.nii.gz")
-    with pytest.raises(DatasetFormatError, match=r"only single-channel CT input .* channel 0001"):
-        find_inputs(tmp_path)
+    _ct(tmp_path / "c_0001.nii.gz")  # alone, "_0001" is part of the case id (patient_2024.mha is a case)
+    assert [c.case for c in find_inputs(tmp_path)] == ["c_0001"]
+    _ct(tmp_path / "c_0000.nii.gz")  # beside c_0000 it is a second channel: that case fails when loaded
+    (multi,) = find_inputs(tmp_path)
+    with pytest.raises(DatasetFormatError, match="channel 0001 is not 0000"):
+        load_input(multi)
     (tmp_path / "c_0001.nii.gz").unlink()
+    (tmp_path / "c_0000.nii.gz").unlink()
     _ct(tmp_path / "d.nii.gz")
     _ct(tmp_path / "d_0000.nii.gz")
     with pytest.raises(DatasetFormatError, match="both give case 'd'"):
