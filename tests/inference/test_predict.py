@@ -23,7 +23,11 @@ def _check_case(out, case, image_path, *, reconstructions=True):
     assert labels.shape == ct.shape and lgeo.mismatch(geometry) is None
     assert set(np.unique(labels)) <= {0, 1, 2, 3, 4}
     record = json.loads((out / "cases" / case / "record.json").read_text())
-    assert record["case"] == case and record["status"] == "ok"
+    # the test models are phantom-trained: every case they predict is flagged, never a plain "ok"
+    assert record["case"] == case and record["status"] == "flagged" == record["plausibility"]["status"]
+    assert "trained on synthetic phantom data only" in " ".join(record["plausibility"]["flags"])
+    if reconstructions:
+        assert "Check this case" in (out / "cases" / case / "report.html").read_text()
     assert record["input"]["shape_zyx"] == list(ct.shape)
     for step in ("read", "preprocess", "network", "export", "repair", "cleanup", "outputs", "total"):
         assert record["timings_s"][step] >= 0.0
@@ -67,7 +71,8 @@ def test_predict_phantom_case_with_cgpm(trained_models, tmp_path, capsys):
     # stage 1 has only fold 0, so its out-of-fold predictions are partial: the CGPM fell back to simulated breaks
     assert len(list((trained_models["cgpm"] / "fold_0" / "simulated_previous_stage").iterdir())) == 5
     assert (out / "stage1" / "PredictTiny_0005.nii.gz").is_file()
-    assert "PredictTiny_0005: ok in" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "PredictTiny_0005: FLAGGED in" in printed and "\n  check this case: " in printed
     # resume: the finished case is skipped, overwrite redoes it
     mtime = (out / "cases" / "PredictTiny_0005" / "record.json").stat().st_mtime_ns
     again = predict(
