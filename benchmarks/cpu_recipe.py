@@ -225,7 +225,7 @@ def report(args) -> None:
     import matplotlib.pyplot as plt
 
     out = Path(args.out)
-    rows = [json.loads(line) for p in sorted(out.glob("curve_*.jsonl")) for line in p.read_text().splitlines()]
+    rows = [json.loads(line) for p in sorted(out.glob(f"{args.prefix}*.jsonl")) for line in p.read_text().splitlines()]
     by = {}
     for r in rows:
         by.setdefault((r["trainer"], r["epochs"]), []).append(r)
@@ -248,7 +248,7 @@ def report(args) -> None:
         )
     md += _paired(rows, args.compare) if args.compare else []
     md += _raw_table(rows)
-    (out / "curves.md").write_text("\n".join(md) + "\n")
+    (out / f"{args.prefix}table.md").write_text("\n".join(md) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for trainer, pts in curves.items():
         pts.sort()
@@ -264,8 +264,8 @@ def report(args) -> None:
         ax.set_ylim(0, 1)
         ax.legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=110)
-    print((out / "curves.md").read_text())
+    fig.savefig(out / f"{args.prefix}curves.png", dpi=110)
+    print((out / f"{args.prefix}table.md").read_text())
 
 
 def main() -> None:
@@ -288,6 +288,7 @@ def main() -> None:
     c.add_argument("--final-only", action="store_true", help="score only checkpoint_final.pth")
     r = sub.add_parser("report")
     r.add_argument("--out", required=True)
+    r.add_argument("--prefix", default="curve_", help="reads <out>/<prefix>*.jsonl, writes <prefix>table.md/curves.png")
     r.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired per-case differences A - B")
     args = parser.parse_args()
     {"train": train, "curve": curve, "report": report}[args.step](args)

@@ -38,7 +38,7 @@ def test_warmup_poly_schedule_by_hand():
 
 
 def test_recipe_registered_for_stock_nnunet():
-    for name in ("nnUNetTrainerCTA_cpu", "nnUNetTrainerCTA_Base_cpu", "nnUNetTrainerCTA_cpu_tiny"):
+    for name in ("nnUNetTrainerCTA_cpu", "nnUNetTrainerCTA_Base_cpu", "nnUNetTrainerCTA_cpu_tiny", "nnUNetTrainerCTA_Base_cpu_quick"):
         assert get_trainer_class(name).__name__ == name
     from nnunetv2_cta.trainers.cta import nnUNetTrainerCTA
 
