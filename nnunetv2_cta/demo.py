@@ -11,11 +11,12 @@ the final label maps).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nnunetv2_cta.errors import OutputExistsError
@@ -57,6 +58,35 @@ FULL = DemoSettings(
 )
 
 
+class _DemoState:
+    """``demo.json`` in the output folder: the settings of the run and the steps finished so far."""
+
+    def __init__(self, out: Path, settings: dict) -> None:
+        self.path = out / "demo.json"
+        self.settings = settings
+        self.done: list[str] = []
+
+    def resumable(self) -> bool:
+        """True when ``out`` holds a demo of the same settings; loads its finished steps."""
+        try:
+            saved = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return False
+        if saved.get("settings") != self.settings:
+            return False
+        self.done = list(saved.get("done", []))
+        return True
+
+    def save(self) -> None:
+        from nnunetv2_cta.io import write_json_atomic
+
+        write_json_atomic(self.path, {"settings": self.settings, "done": self.done})
+
+    def finish(self, step: str) -> None:
+        self.done.append(step)
+        self.save()
+
+
 def run_demo(
     out: str | os.PathLike = "nnunetv2_cta_demo",
     *,
@@ -76,7 +106,9 @@ def run_demo(
             ``summary_stage1.json`` / ``.csv`` (stage 1 before repair and clean-up).
         quick: the ``--quick`` size (about 5 minutes on 2 cores); otherwise the full demo (longer).
         seed: phantom seed (same seed, same data).
-        overwrite: delete an existing ``out`` first; without it an existing folder is an error.
+        overwrite: delete an existing ``out`` first. Without it, an interrupted demo with the same settings and
+            seed resumes (finished steps are skipped, a training continues from its latest checkpoint,
+            predicted cases are kept); any other existing folder is an error.
         num_processes: worker processes for planning, prediction and evaluation.
         settings: explicit run size (cases, trainer); overrides ``quick`` (tests use a tiny one).
 
@@ -89,15 +121,22 @@ def run_demo(
     environment). Call it under ``if __name__ == "__main__":`` in scripts: nnU-Net spawns worker processes.
     """
     out = Path(out).resolve()
-    if out.exists():
-        if not overwrite:
-            raise OutputExistsError(f"demo output folder {out} exists; pass --overwrite to replace it")
-        shutil.rmtree(out)
     settings = settings or (QUICK if quick else FULL)
+    state = _DemoState(out, {**asdict(settings), "seed": seed})
+    if out.exists() and overwrite:
+        shutil.rmtree(out)
+    elif out.exists() and not state.resumable():
+        raise OutputExistsError(
+            f"demo output folder {out} exists and is not an interrupted demo with these settings; "
+            "pass --overwrite to replace it"
+        )
+    elif out.exists():
+        logger.info("demo: resuming in %s (done: %s)", out, ", ".join(state.done) or "nothing")
     folders = {var: out / var for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
     for var, folder in folders.items():
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         os.environ[var] = str(folder)
+    state.save()
     from nnunetv2_cta.environment import ensure_ext_trainer_in_environ
 
     ensure_ext_trainer_in_environ()
@@ -108,34 +147,42 @@ def run_demo(
 
     def step(name: str, t0: float) -> None:
         timings[name] = round(time.perf_counter() - t0, 1)
+        state.finish(name)
         logger.info("demo: %s done in %.1f s", name, timings[name])
 
     t0 = time.perf_counter()
     from nnunetv2_cta.phantom import write_dataset
 
     dataset_dir = folders["nnUNet_raw"] / f"Dataset{DEMO_DATASET_ID:03d}_{DEMO_DATASET_NAME}"
-    write_dataset(
-        dataset_dir,
-        modality="cta",
-        cases=settings.train_cases,
-        test_cases=settings.test_cases,
-        dataset_id=DEMO_DATASET_ID,
-        name=DEMO_DATASET_NAME,
-        preset=settings.phantom_preset,
-        spacing=settings.phantom_spacing,
-        regions=settings.regions,
-        seed=seed,
-        progress=progress,
-    )
-    step("phantom", t0)
+    if "phantom" not in state.done:
+        write_dataset(
+            dataset_dir,
+            modality="cta",
+            cases=settings.train_cases,
+            test_cases=settings.test_cases,
+            dataset_id=DEMO_DATASET_ID,
+            name=DEMO_DATASET_NAME,
+            preset=settings.phantom_preset,
+            spacing=settings.phantom_spacing,
+            regions=settings.regions,
+            seed=seed,
+            progress=progress,
+        )
+        step("phantom", t0)
 
     t0 = time.perf_counter()
     from nnunetv2_cta.planners.plan import plan_dataset
 
-    plans_file = plan_dataset(
-        DEMO_DATASET_ID, preset="cpu", num_processes=num_processes, cgpm_first_stage_trainer=settings.trainer
-    )
-    step("plan", t0)
+    plans_file = folders["nnUNet_preprocessed"] / dataset_dir.name / "nnUNetCTAPlans_cpu.json"
+    if "plan" not in state.done:
+        plans_file = plan_dataset(
+            DEMO_DATASET_ID,
+            preset="cpu",
+            num_processes=num_processes,
+            cgpm_first_stage_trainer=settings.trainer,
+            overwrite=True,  # an interrupted plan step of this demo is redone
+        )
+        step("plan", t0)
 
     t0 = time.perf_counter()
     import torch
@@ -148,16 +195,18 @@ def run_demo(
     if settings.cgpm_trainer:
         stages.append(("train_cgpm", "3d_cgpm", settings.cgpm_trainer))
     for name, configuration, trainer in stages:
-        run_training(
-            str(DEMO_DATASET_ID),
-            configuration,
-            0,
-            trainer_class_name=trainer,
-            plans_identifier=plans_file.stem,
-            device=torch.device("cpu"),
-        )
         model_dirs[configuration] = results / f"{trainer}__{plans_file.stem}__{configuration}"
-        step(name, t0)
+        if name not in state.done:  # an interrupted training continues from nnU-Net's latest checkpoint
+            run_training(
+                str(DEMO_DATASET_ID),
+                configuration,
+                0,
+                trainer_class_name=trainer,
+                plans_identifier=plans_file.stem,
+                continue_training=(model_dirs[configuration] / "fold_0" / "checkpoint_latest.pth").is_file(),
+                device=torch.device("cpu"),
+            )
+            step(name, t0)
         t0 = time.perf_counter()
 
     from nnunetv2_cta.inference import PredictSettings, predict
@@ -178,7 +227,12 @@ def run_demo(
     t0 = time.perf_counter()
     from nnunetv2_cta.evaluation import evaluate_folder
 
-    kwargs = {"graphs_dir": dataset_dir / "graphsTs", "num_processes": num_processes, "progress": progress}
+    kwargs = {
+        "graphs_dir": dataset_dir / "graphsTs",
+        "num_processes": num_processes,
+        "progress": progress,
+        "overwrite": True,  # a resumed demo scores its cases again
+    }
     stage1 = evaluate_folder(
         dataset_dir / "labelsTs", predicted / "stage1", out / "summary_stage1.json", **kwargs
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -38,8 +39,22 @@ def test_demo_chain_writes_metrics_for_held_out_cases(tmp_path, monkeypatch):
     assert summary["reports"] == [str(out / "predict" / "cases" / "PhantomCTADemo_0005" / "report.html")]
     assert set(summary["timings_s"]) == {"phantom", "plan", "train", "train_cgpm", "predict", "evaluate"}
 
-    with pytest.raises(OutputExistsError, match="exists; pass --overwrite"):
-        run_demo(out, settings=TINY)
+    # interrupted after training (predictions lost): the rerun skips phantom, plan and both trainings
+    state = json.loads((out / "demo.json").read_text())
+    assert state["done"] == ["phantom", "plan", "train", "train_cgpm", "predict", "evaluate"]
+    state["done"] = state["done"][:4]
+    (out / "demo.json").write_text(json.dumps(state))
+    shutil.rmtree(out / "predict")
+    resumed = run_demo(out, settings=TINY, num_processes=1, progress=False)
+    assert set(resumed["timings_s"]) == {"predict", "evaluate"}
+    for region, values in summary["mean"].items():  # same models, same cases: same scores
+        assert resumed["mean"][region]["dice"] == pytest.approx(values["dice"], abs=1e-6)
+
+    with pytest.raises(OutputExistsError, match="not an interrupted demo with these settings; pass --overwrite"):
+        run_demo(out, settings=TINY, seed=1)  # another seed is another demo
+    (tmp_path / "other").mkdir()
+    with pytest.raises(OutputExistsError, match="not an interrupted demo"):
+        run_demo(tmp_path / "other", settings=TINY)
 
 
 def test_demo_schedules_name_registered_trainers():
