@@ -33,9 +33,10 @@ def run_tool(args: list[str], timeout: float = 300) -> subprocess.CompletedProce
     return proc
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def planned_phantom(nnunet_dirs) -> dict:
-    """Dataset 910: 5 + 1 tiny CTA phantom cases with regions, planned with the ``cpu`` preset, once per module."""
+    """Dataset 910: 5 + 1 tiny CTA phantom cases with regions, planned with the ``cpu`` preset, once per session
+    (shared by the trainer test modules: a second write of dataset 910 would be refused)."""
     from nnunetv2_cta.phantom import write_dataset
     from nnunetv2_cta.planners.plan import plan_dataset
 
