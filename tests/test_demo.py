@@ -65,3 +65,11 @@ def test_demo_schedules_name_registered_trainers():
         assert settings.trainer in TRAINERS and settings.cgpm_trainer in (None, *TRAINERS)
         assert settings.phantom_preset == "train"  # 1.25 mm: intracranial arteries resolved
     assert TRAINERS[QUICK.trainer].num_epochs_default * TRAINERS[QUICK.trainer].num_iterations_per_epoch_default == 1000
+
+
+def test_demo_cli_takes_o_like_every_other_command():
+    """`nnunetv2_cta demo -o DIR` (issue 16: `demo --out` had no `-o`)."""
+    from nnunetv2_cta.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--quick", "-o", "somewhere"])
+    assert args.out == "somewhere" and args.quick
