@@ -80,6 +80,13 @@ class Geometry:
         scaled = idx * np.asarray(self.spacing[::-1])
         return scaled @ np.asarray(self.direction).reshape(3, 3).T + np.asarray(self.origin)
 
+    def world_to_index(self, world_xyz: np.ndarray | tuple[float, float, float]) -> np.ndarray:
+        """Fractional voxel indices ``(..., 3)`` in z, y, x of world points (mm, ITK ``(x, y, z)``); the inverse
+        of :meth:`index_to_world`."""
+        rel = np.asarray(world_xyz, dtype=np.float64) - np.asarray(self.origin)
+        scaled = rel @ np.linalg.inv(np.asarray(self.direction).reshape(3, 3).T)
+        return (scaled / np.asarray(self.spacing[::-1]))[..., ::-1]
+
     def mismatch(self, other: Geometry, *, atol: float = 1e-3) -> str | None:
         """Return a sentence describing how ``other`` differs from this grid, or ``None`` if it matches."""
         for name in ("spacing", "origin", "direction"):

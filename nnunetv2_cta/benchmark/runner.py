@@ -269,34 +269,28 @@ class _Run:
         if done is not None:
             return out, done["seconds_per_case"]
         import torch
-        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        from nnunetv2_cta.inference.model import StageModel
+        from nnunetv2_cta.io import read_image, strip_volume_ending, write_image
 
         self._count("predict")
         device = torch.device(self.budget.device)
-        predictor = nnUNetPredictor(
-            tile_step_size=0.5,
-            use_gaussian=True,
-            use_mirroring=device.type == "cuda",
-            perform_everything_on_device=device.type == "cuda",
-            device=device,
-            verbose=False,
-            allow_tqdm=self.progress,
+        model = StageModel(
+            model_dir,
+            folds=(self.budget.fold,),
+            device=self.budget.device,
+            mirroring=device.type == "cuda",
+            progress=self.progress,
         )
-        predictor.initialize_from_trained_model_folder(str(model_dir), use_folds=(self.budget.fold,))
         tmp = out.with_name(f".tmp_{out.name}")
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
         t0 = time.perf_counter()
-        predictor.predict_from_files(
-            str(self._images(folder)),
-            str(tmp),
-            save_probabilities=False,
-            overwrite=True,
-            num_processes_preprocessing=1,
-            num_processes_segmentation_export=1,
-        )
+        for image in sorted(self._images(folder).glob("*_0000.*")):
+            ct, geometry = read_image(image)
+            labels, _ = model.predict(ct, geometry)
+            write_image(tmp / f"{strip_volume_ending(image.name)[:-5]}.nii.gz", labels, geometry)
         seconds = time.perf_counter() - t0
-        for extra in ("dataset.json", "plans.json", "predict_from_raw_data_args.json"):
-            (tmp / extra).unlink(missing_ok=True)
         n = len([p for p in tmp.iterdir() if not p.name.startswith(".")])
         _replace_dir(tmp, out)
         info = self.markers.set(key, {"seconds_per_case": seconds / max(n, 1), "cases": n})

@@ -19,7 +19,6 @@ fails (unreadable, not CT, disk full, ...) is logged and listed in the summary; 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
@@ -89,39 +88,6 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[dist] = "not installed"
     return out
-
-
-def _check_cgpm_matches(stage1, cgpm) -> None:
-    """A CGPM must have been trained on this first stage's label set and configuration."""
-    if cgpm.previous_stage is None:
-        raise ConfigurationError(
-            f"CGPM model {str(cgpm.model_dir)!r} is not a repair model: its configuration has no previous stage"
-        )
-    if cgpm.dataset_json.get("labels") != stage1.dataset_json.get("labels"):
-        raise ConfigurationError(
-            f"CGPM model {str(cgpm.model_dir)!r} was trained with labels {cgpm.dataset_json.get('labels')}, "
-            f"the stage-1 model {str(stage1.model_dir)!r} predicts {stage1.dataset_json.get('labels')}"
-        )
-    if cgpm.previous_stage != stage1.configuration:
-        raise ConfigurationError(
-            f"CGPM model {str(cgpm.model_dir)!r} repairs configuration {cgpm.previous_stage!r}, "
-            f"but the stage-1 model is configuration {stage1.configuration!r}"
-        )
-    first_trainer = ((cgpm.plans.get("cta") or {}).get("cgpm") or {}).get("first_stage_trainer")
-    if first_trainer and first_trainer != stage1.trainer and not _trained_on_simulated_breaks(cgpm):
-        raise ConfigurationError(
-            f"CGPM model {str(cgpm.model_dir)!r} was trained on the out-of-fold predictions of {first_trainer!r}, "
-            f"the stage-1 model is {stage1.trainer!r}"
-        )
-
-
-def _trained_on_simulated_breaks(cgpm) -> bool:
-    """True when every fold of the CGPM trained on simulated breaks of the ground truth (no first stage seen)."""
-    sources = []
-    for fold in cgpm.folds:
-        path = cgpm.model_dir / f"fold_{fold}" / "cgpm_source.json"
-        sources.append(json.loads(path.read_text()).get("source") if path.is_file() else None)
-    return bool(sources) and all(s == "simulated" for s in sources)
 
 
 def _check_output(out: Path, input_path: Path) -> None:
@@ -221,6 +187,7 @@ def predict(
     _check_output(out, input_path)
     cases = find_inputs(input_path)[part_id::num_parts]
 
+    from nnunetv2_cta.cgpm.source import check_cgpm_matches
     from nnunetv2_cta.inference.model import StageModel
 
     tile_step = 0.75 if settings.fast else 0.5
@@ -242,7 +209,7 @@ def predict(
         repair = "cgpm" if cgpm_dir is not None else "baseline"
     if repair == "cgpm":
         cgpm = StageModel(cgpm_dir, folds=settings.folds, **common)
-        _check_cgpm_matches(stage1, cgpm)
+        check_cgpm_matches(stage1, cgpm)
     context = {
         "models": {"stage1": stage1.describe(), "cgpm": None if cgpm is None else cgpm.describe()},
         "repair_method": repair,
@@ -335,7 +302,7 @@ def _predict_case(
         ct, geometry = load_input(case)
     spacing = geometry.spacing
     with clock.step("stage1"):
-        seg, seconds = stage1.predict(ct, geometry)
+        seg, seconds, *grid = stage1.predict(ct, geometry, keep=repair == "cgpm")
     clock.add(seconds)
     stage1_seg = seg
     gaps = []
@@ -351,16 +318,20 @@ def _predict_case(
         repair = "skipped"
     with clock.step("repair"):
         if repair == "cgpm":
-            from nnunetv2_cta.postprocessing.repair import merge_cgpm
+            from nnunetv2_cta.cgpm.runner import repair_with_cgpm
 
-            prediction, seconds = cgpm.predict(ct, geometry, previous=seg)
-            clock.add({f"cgpm_{k}": v for k, v in seconds.items()})
-            seg, gaps = merge_cgpm(seg, prediction, ct, geometry, bone_hu=settings.bone_hu)
-            del prediction
+            result = repair_with_cgpm(
+                cgpm, ct, geometry, seg, stage1_grid=grid[0] if grid else None, bone_hu=settings.bone_hu
+            )
+            clock.add(result.seconds)
+            seg, gaps = result.labels, result.gaps
+            if result.note:
+                notes.append(f"CGPM: {result.note}.")
         elif repair == "baseline" and np.isin(seg, VESSEL_LABELS).any():
             from nnunetv2_cta.postprocessing.gap_bridging import bridge_gaps
 
             seg, gaps = bridge_gaps(seg, ct, geometry, bone_hu=settings.bone_hu)
+    del grid
     with clock.step("cleanup"):
         seg, cleanup = clean_labels(
             seg,
@@ -414,6 +385,17 @@ def _predict_case(
             bf_path = write_image(out / "bone_free" / f"{case.case}.nii.gz", bone_free, geometry)
             outputs["bone_free"] = os.path.relpath(bf_path, case_dir)
             images = {name: Path(p) for name, p in recon["images"].items()}
+            if gaps:
+                from nnunetv2_cta.reconstruction.mip import render_repair_mip
+
+                added = np.isin(seg, VESSEL_LABELS) & ~np.isin(stage1_seg, VESSEL_LABELS)
+                images["repairs_anterior"] = render_repair_mip(
+                    bone_free,
+                    added,
+                    [g.index_zyx for g in gaps],
+                    spacing,
+                    case_dir / f"{case.case}_repairs_anterior.png",
+                )
             outputs["images"] = {name: os.path.relpath(p, case_dir) for name, p in images.items()}
     clock.seconds["total"] = round(time.perf_counter() - t_start, 3)
     if settings.reconstructions:

@@ -70,7 +70,7 @@ def plan_dataset(
         overwrite: replace an existing plans file of the same name (and recompute the fingerprint).
         target_spacing: mm in array axis order ``(z, y, x)``; overrides the CTA spacing rule.
         cgpm: add the ``3d_cgpm`` repair configuration, cascaded on ``3d_fullres``
-            (:func:`nnunetv2_cta.postprocessing.cgpm_plans.add_cgpm_configuration`); it shares the first
+            (:func:`nnunetv2_cta.cgpm.plans.add_cgpm_configuration`); it shares the first
             stage's preprocessed data, and the first stage's validation then writes its out-of-fold predictions.
         cgpm_first_stage_trainer: trainer of the first stage whose out-of-fold predictions the CGPM trainer
             reads when they exist (otherwise it trains from simulated breaks); ``None``: simulated only.
@@ -158,7 +158,7 @@ def plan_dataset(
             overwrite_target_spacing=tuple(float(s) for s in target_spacing) if target_spacing else None,
         )
         if cgpm and "3d_fullres" in plans["configurations"]:
-            from nnunetv2_cta.postprocessing.cgpm_plans import add_cgpm_configuration
+            from nnunetv2_cta.cgpm.plans import add_cgpm_configuration
 
             plans = add_cgpm_configuration(
                 plans_file, "3d_fullres", first_stage_trainer=cgpm_first_stage_trainer, overwrite=True

@@ -4,13 +4,9 @@ Input layout (nnU-Net's): ``IMAGES/<case>_0000<ending>`` (CT in HU) and ``STAGE1
 in our scheme on the same grid). Output: ``OUT/<case><ending>`` (repaired label map, the image's geometry)
 and ``OUT/<case>_repairs.json`` (:mod:`nnunetv2_cta.postprocessing.gaps`).
 
-**CGPM merge rules** (the issue's "must not erase correct vessels, must not grow into bone or veins, keep the
-label scheme"): the network predicts a full label map from CT + stage 1; only voxels that are background in
-stage 1, below ``bone_hu`` in the CT, vessel in the prediction, and that belong to a connected piece of such
-voxels touching at least two different stage-1 vessel components (a bridge) are added, with the
-prediction's label; a piece longer than ``max_bridge_mm`` or without contrast (mean HU cost as in the
-baseline) is refused, so an untrained or flooding model adds nothing. Stage-1 voxels are never changed. A bridge inside a loop (one component on both sides)
-is therefore not added by the CGPM path; the baseline handles that case.
+The CGPM path runs the model through :class:`nnunetv2_cta.inference.model.StageModel` (the one model runner)
+and :func:`nnunetv2_cta.cgpm.runner.repair_with_cgpm` (patches around vessel ends, bridge-only merge rules in
+:mod:`nnunetv2_cta.cgpm.merge`). A case without vessels is passed through unchanged with a note.
 
 Only this module's CGPM path imports torch and nnunetv2, inside the function.
 """
@@ -23,12 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cc3d
 import numpy as np
-from scipy import ndimage
 
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, GeometryError, OutputExistsError
-from nnunetv2_cta.evaluation.centerline import SkeletonGraph, skeletonize
 from nnunetv2_cta.io import (
     VOLUME_ENDINGS,
     Geometry,
@@ -38,8 +31,8 @@ from nnunetv2_cta.io import (
     write_json_atomic,
 )
 from nnunetv2_cta.labels import LABELS, VESSEL_LABELS, check_label_values
-from nnunetv2_cta.postprocessing.gap_bridging import bridge_gaps, hu_cost
-from nnunetv2_cta.postprocessing.gaps import RepairedGap, save_repaired_gaps
+from nnunetv2_cta.postprocessing.gap_bridging import bridge_gaps
+from nnunetv2_cta.postprocessing.gaps import save_repaired_gaps
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +86,7 @@ def find_cases(images: str | os.PathLike, stage1: str | os.PathLike) -> list[Rep
 
 
 def load_case(rc: RepairCase) -> tuple[list[np.ndarray], np.ndarray, Geometry]:
-    """Read and check one case: same grid for every channel and stage 1, labels in the scheme, some vessel."""
+    """Read and check one case: same grid for every channel and stage 1, labels in the scheme."""
     images = [read_image(p) for p in rc.images]
     seg, geometry = read_image(rc.stage1)
     for i, (img, g) in enumerate(images):
@@ -104,130 +97,7 @@ def load_case(rc: RepairCase) -> tuple[list[np.ndarray], np.ndarray, Geometry]:
         except GeometryError as err:
             raise GeometryError(f"{err} (channel {i:04d})") from None
     check_label_values(seg, LABELS.values(), what=f"case {rc.case!r}: stage-1 segmentation")
-    if not np.isin(seg, VESSEL_LABELS).any():
-        raise DatasetFormatError(
-            f"case {rc.case!r}: stage-1 segmentation has no vessel voxels (labels {list(VESSEL_LABELS)}); "
-            "nothing to repair"
-        )
     return [img for img, _ in images], seg.astype(np.uint8), geometry
-
-
-def merge_cgpm(
-    stage1: np.ndarray,
-    prediction: np.ndarray,
-    image: np.ndarray | None,
-    geometry: Geometry,
-    *,
-    bone_hu: float = 700.0,
-    max_bridge_mm: float = 30.0,
-    max_mean_cost: float = 1.5,
-) -> tuple[np.ndarray, list[RepairedGap]]:
-    """Add the CGPM's bridges to ``stage1`` (rules in the module docstring); returns ``(labels, gaps)``.
-
-    A candidate piece is also refused when its bounding box diagonal exceeds ``max_bridge_mm`` (a bridge is
-    short; a flood is not) or, with an image, when its mean :func:`~.gap_bridging.hu_cost` exceeds
-    ``max_mean_cost`` (mostly no contrast), the same test as the baseline's.
-    """
-    vessel1 = np.isin(stage1, VESSEL_LABELS)
-    comp1 = cc3d.connected_components(vessel1, connectivity=26)
-    cand = (stage1 == 0) & np.isin(prediction, VESSEL_LABELS)
-    if image is not None:
-        cand &= image < bone_hu
-    out = stage1.copy()
-    gaps: list[RepairedGap] = []
-    if not cand.any():
-        return out, gaps
-    pieces = cc3d.connected_components(cand, connectivity=26)
-    stats = cc3d.statistics(pieces)
-    for k, box in enumerate(stats["bounding_boxes"][1:], start=1):
-        if box is None:
-            continue
-        lo = [max(s.start - 1, 0) for s in box]
-        hi = [min(s.stop + 1, n) for s, n in zip(box, stage1.shape)]
-        sl = tuple(slice(a, b) for a, b in zip(lo, hi))
-        piece = pieces[sl] == k
-        grown = ndimage.binary_dilation(piece, structure=np.ones((3, 3, 3), bool))  # 26-neighbours
-        touched = np.unique(comp1[sl][grown & vessel1[sl]])
-        touched = touched[touched > 0]
-        if touched.size < 2:
-            continue
-        extent = np.linalg.norm(np.array([s.stop - s.start for s in box]) * np.asarray(geometry.spacing))
-        if extent > max_bridge_mm:
-            logger.info(
-                "refused CGPM piece of %d voxels: extent %.1f mm > %.1f mm",
-                piece.sum(),
-                extent,
-                max_bridge_mm,
-            )
-            continue
-        if image is not None and float(hu_cost(image[sl][piece], bone_hu=bone_hu).mean()) > max_mean_cost:
-            logger.info("refused CGPM piece of %d voxels: no contrast", piece.sum())
-            continue
-        values = prediction[sl][piece]
-        label = int(np.bincount(values, minlength=max(VESSEL_LABELS) + 1)[list(VESSEL_LABELS)].argmax())
-        label = VESSEL_LABELS[label]
-        out[sl][piece] = prediction[sl][piece]
-        coords = np.argwhere(piece) + np.array(lo)
-        centre = coords.mean(axis=0)
-        central = tuple(int(v) for v in coords[int(np.argmin(((coords - centre) ** 2).sum(axis=1)))])
-        gaps.append(
-            RepairedGap(
-                index_zyx=central,  # type: ignore[arg-type]
-                world_xyz=tuple(float(v) for v in geometry.index_to_world(central)),  # type: ignore[arg-type]
-                length_mm=_piece_length(pieces == k, vessel1, box, geometry.spacing),
-                label=label,
-                num_voxels=int(piece.sum()),
-            )
-        )
-    return out, gaps
-
-
-def _piece_length(
-    piece: np.ndarray, vessel: np.ndarray, box: tuple[slice, ...], spacing, margin: int = 8
-) -> float:
-    """Centerline length (mm) inside ``piece`` of the skeleton of ``piece | vessel`` around ``box`` (the gap
-    it fills; ``margin`` voxels of context keep the skeleton's shortened ends out of the piece)."""
-    wide = tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(box, piece.shape))
-    piece = piece[wide]
-    graph = SkeletonGraph(skeletonize(piece | vessel[wide]), spacing)
-    if graph.num_nodes == 0:
-        return 0.0
-    return graph.length_mm(piece[tuple(graph.coords.T)])
-
-
-def _load_predictor(model_dir: Path, folds: Sequence[int | str] | None, device: str, checkpoint: str):
-    import torch
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-
-    from nnunetv2_cta.environment import ensure_ext_trainer_in_environ
-
-    ensure_ext_trainer_in_environ()  # nnU-Net finds the checkpoint's trainer class through nnUNet_extTrainer
-
-    if not (model_dir / "plans.json").is_file() or not (model_dir / "dataset.json").is_file():
-        raise ConfigurationError(
-            f"model folder {str(model_dir)!r} must hold nnU-Net's plans.json and dataset.json "
-            "(the <Trainer>__<Plans>__<configuration> folder of a CGPM training)"
-        )
-    predictor = nnUNetPredictor(
-        tile_step_size=0.5,
-        use_gaussian=True,
-        use_mirroring=False,
-        perform_everything_on_device=device != "cpu",
-        device=torch.device(device),
-        allow_tqdm=False,
-    )
-    try:
-        predictor.initialize_from_trained_model_folder(
-            str(model_dir), use_folds=None if folds is None else tuple(folds), checkpoint_name=checkpoint
-        )
-    except FileNotFoundError as err:
-        raise ConfigurationError(f"model folder {str(model_dir)!r}: {err}") from err
-    if predictor.configuration_manager.previous_stage_name is None:
-        raise ConfigurationError(
-            f"model folder {str(model_dir)!r} is not a repair model: its configuration has no 'previous_stage' "
-            "(train nnUNetTrainerCTA_CGPM on the 3d_cgpm configuration)"
-        )
-    return predictor
 
 
 def repair_folder(
@@ -273,17 +143,16 @@ def repair_folder(
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OutputExistsError(f"output folder {str(out)!r} is not empty; pass overwrite=True (--overwrite)")
-    predictor = None
+    cgpm = None
     if not baseline:
-        predictor = _load_predictor(Path(model_dir), folds, device, checkpoint)
+        cgpm = _load_cgpm(Path(model_dir), folds, device, checkpoint)
     cases = find_cases(images, stage1_segs)
-    if predictor is not None:
-        n_channels = len(predictor.dataset_json["channel_names"])
+    if cgpm is not None:
         for rc in cases:
-            if len(rc.images) != n_channels:
+            if len(rc.images) != cgpm.num_channels:
                 raise ConfigurationError(
                     f"case {rc.case!r} has {len(rc.images)} image channel(s) but the model in {str(model_dir)!r} "
-                    f"was trained for {n_channels} ({predictor.dataset_json['channel_names']})"
+                    f"was trained for {cgpm.num_channels} ({cgpm.dataset_json['channel_names']})"
                 )
     loaded = [(rc, *load_case(rc)) for rc in cases]  # check every case before writing anything
 
@@ -297,13 +166,19 @@ def repair_folder(
     for rc, chans, seg, geometry in iterator:
         ending = _ending(rc.stage1.name) or ".nii.gz"
         ct = chans[0]
-        if baseline:
+        note = None
+        if not np.isin(seg, VESSEL_LABELS).any():
+            repaired, gaps, method = seg, [], "none"
+            note = f"stage-1 segmentation has no vessel voxels (labels {list(VESSEL_LABELS)}): passed through unchanged"
+            logger.warning("%s: %s", rc.case, note)
+        elif baseline:
             repaired, gaps = bridge_gaps(seg, ct, geometry, bone_hu=bone_hu, **bridge_kwargs)
             method = "baseline"
         else:
-            prediction = _predict(predictor, rc, seg)
-            repaired, gaps = merge_cgpm(seg, prediction, ct, geometry, bone_hu=bone_hu)
-            method = "cgpm"
+            from nnunetv2_cta.cgpm.runner import repair_with_cgpm
+
+            result = repair_with_cgpm(cgpm, ct, geometry, seg, bone_hu=bone_hu)
+            repaired, gaps, method, note = result.labels, result.gaps, "cgpm", result.note
         target = out / f"{rc.case}{ending}"
         write_image(target, repaired.astype(np.uint8), geometry)
         record = save_repaired_gaps(out / f"{rc.case}_repairs.json", rc.case, method, gaps)
@@ -315,6 +190,7 @@ def repair_folder(
                 "added_voxels": int(np.count_nonzero(repaired != seg)),
                 "output": str(target),
                 "record": str(record),
+                **({"note": note} if note else {}),
             }
         )
         logger.info("%s: %d gap(s) repaired (%s)", rc.case, len(gaps), method)
@@ -322,14 +198,16 @@ def repair_folder(
     return results
 
 
-def _predict(predictor, rc: RepairCase, seg: np.ndarray) -> np.ndarray:
-    """Run the CGPM on one case (CT channels + stage-1 label map); returns a label map on the image grid."""
-    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+def _load_cgpm(model_dir: Path, folds: Sequence[int | str] | None, device: str, checkpoint: str):
+    """The CGPM as a :class:`~nnunetv2_cta.inference.model.StageModel`; refuses a first-stage model."""
+    from nnunetv2_cta.cgpm.source import read_source_records
+    from nnunetv2_cta.inference.model import StageModel
 
-    data, props = SimpleITKIO().read_images([str(p) for p in rc.images])
-    pred = np.asarray(
-        predictor.predict_single_npy_array(data, props, seg[None].astype(np.int16), None, False)
-    )
-    if pred.shape != seg.shape:
-        raise GeometryError(f"case {rc.case!r}: CGPM output shape {pred.shape} != stage-1 shape {seg.shape}")
-    return pred.astype(np.uint8)
+    cgpm = StageModel(model_dir, folds=folds, device=device, checkpoint=checkpoint, mirroring=False)
+    if cgpm.previous_stage is None:
+        raise ConfigurationError(
+            f"model folder {str(model_dir)!r} is not a repair model: its configuration has no 'previous_stage' "
+            "(train nnUNetTrainerCTA_CGPM on the 3d_cgpm configuration)"
+        )
+    read_source_records(model_dir, cgpm.folds)
+    return cgpm

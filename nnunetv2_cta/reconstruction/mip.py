@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2_cta.errors import ConfigurationError
+from nnunetv2_cta.errors import ConfigurationError, GeometryError
+from nnunetv2_cta.io import atomic_path
 from nnunetv2_cta.reconstruction._common import (
     as_spacing,
     as_volume,
@@ -106,3 +107,62 @@ def render_mips(
         out[view] = save_grey_png(Path(out_dir) / f"{case}_mip_{view}.png", image, win)
         logger.debug("MIP %s written to %s (window %s)", view, out[view], win)
     return out
+
+
+def render_repair_mip(
+    volume: np.ndarray,
+    repaired: np.ndarray,
+    points_zyx,
+    spacing,
+    path: str | os.PathLike,
+    *,
+    view: str = "anterior",
+    window: tuple[float, float] = DEFAULT_WINDOW,
+    min_side_px: int = 384,
+) -> Path:
+    """A bone-free MIP with the repaired segments in red and each repair numbered (1, 2, ... as in the
+    report's table) beside a yellow ring at its location.
+
+    Args:
+        volume: ``[z, y, x]`` bone-free CTA in HU.
+        repaired: boolean mask of the voxels the repair added (same grid).
+        points_zyx: one voxel index ``(z, y, x)`` per repaired gap, in the table's order.
+        spacing, view, window, min_side_px: as :func:`render_mips`.
+    """
+    from PIL import Image, ImageDraw
+
+    volume = as_volume(volume, "volume")
+    repaired = np.asarray(repaired, dtype=bool)
+    if repaired.shape != volume.shape:
+        raise GeometryError(
+            f"repaired mask shape {repaired.shape} differs from the volume shape {volume.shape}"
+        )
+    image, _ = mip_image(volume, spacing, view)
+    red, _ = mip_image(repaired.astype(np.float32), spacing, view)
+    ids = np.zeros(volume.shape, np.float32)
+    for i, p in enumerate(points_zyx, start=1):
+        ids[tuple(int(v) for v in p)] = i
+    ids2d = to_view_order(ids, get_view(view)).max(axis=0)  # before resampling: exact ids
+    factor = max(image.shape) / max(ids2d.shape)
+    lo, hi = as_window(window)
+    grey = (np.clip((image - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    rgb[red > 0.25] = (255, 40, 40)
+    scale = -(-min_side_px // max(rgb.shape[:2])) if 0 < max(rgb.shape[:2]) < min_side_px else 1
+    if scale > 1:
+        rgb = np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+    picture = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(picture)
+    sy = image.shape[0] / ids2d.shape[0] * scale
+    sx = image.shape[1] / ids2d.shape[1] * scale
+    radius = max(6.0, 4.0 * factor * scale)
+    for i in range(1, len(points_zyx) + 1):
+        rows, cols = np.nonzero(ids2d == i)
+        if rows.size == 0:
+            continue
+        y, x = (rows.mean() + 0.5) * sy, (cols.mean() + 0.5) * sx
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=(255, 220, 0), width=2)
+        draw.text((x + radius + 2, y - radius), str(i), fill=(255, 220, 0))
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="png")
+    return Path(path)

@@ -66,6 +66,8 @@ CAPTIONS = {
     "cpr_right_carotid": "Straightened CPR, right carotid (CCA to intracranial ICA), distal end at the top.",
     "cpr_left_carotid": "Straightened CPR, left carotid (CCA to intracranial ICA), distal end at the top.",
     "cpr_vertebrobasilar": "Straightened CPR, dominant vertebral artery to the basilar top, distal at the top.",
+    "repairs_anterior": "Bone-free MIP, anterior view, with the voxels the repair added in red; each repaired gap "
+    "is ringed in yellow and numbered as in the table of repaired gaps.",
 }
 
 

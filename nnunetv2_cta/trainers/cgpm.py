@@ -3,7 +3,7 @@
 A second 3D U-Net receives the CT plus the first stage's segmentation (one-hot, one channel per foreground
 label) and predicts the full label map, learning to fill the first stage's gaps. It rides on nnU-Net's
 cascade: train it on the ``3d_cgpm`` configuration that
-:func:`nnunetv2_cta.postprocessing.cgpm_plans.add_cgpm_configuration` adds to our plans::
+:func:`nnunetv2_cta.cgpm.plans.add_cgpm_configuration` adds to our plans::
 
     nnUNetv2_train D 3d_cgpm 0 -tr nnUNetTrainerCTA_CGPM -p nnUNetCTAPlans_<preset>
 
@@ -23,6 +23,18 @@ cascade: train it on the ``3d_cgpm`` configuration that
 On top of either, :class:`~nnunetv2_cta.transforms.break_simulation.BreakSimulationTransform` cuts, drops,
 thins and fades vessels of the one-hot input on the fly (after nnU-Net's own cascade corruptions: random
 morphology and removed components), so the network sees both realistic and hard breaks.
+
+**The objective is the repair.** Over a whole patch, copying the input is nearly optimal, so the plain loss
+teaches the network to copy (the first CGPM output no vessel at all). The loss therefore adds
+:func:`nnunetv2_cta.losses.gap.gap_loss` (weight ``gap_loss_weight``): cross-entropy averaged over the
+voxels the input lacks and a ``gap_margin`` around them, so a filled gap and an over-grown one weigh as
+much as the rest of the patch together.
+
+**Initialised from the first stage** (``init_from_first_stage``): when the first-stage model of
+``plans["cta"]["cgpm"]["first_stage_trainer"]`` has a checkpoint for this fold (or fold ``all``), the CGPM
+starts from its weights (the extra one-hot input channels start at zero), so it begins as a copy of the
+first stage that sees the CT as well as stage 1 does and learns only the repair; the checkpoint used is in
+``cgpm_source.json`` and ``predict`` refuses the CGPM with any other first stage.
 """
 
 from __future__ import annotations
@@ -34,20 +46,21 @@ import numpy as np
 import torch
 from batchgeneratorsv2.transforms.nnunet.seg_to_onehot import MoveSegAsOneHotToDataTransform
 
+from nnunetv2_cta.cgpm.source import SOURCE_RECORD
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.io import write_json_atomic
 from nnunetv2_cta.labels import VESSEL_LABELS
+from nnunetv2_cta.losses.gap import gap_loss
 from nnunetv2_cta.trainers.base import (
     nnUNetTrainerCTA_Base,
     nnUNetTrainerCTA_Base_demo,
     nnUNetTrainerCTA_Base_tiny,
 )
+from nnunetv2_cta.trainers.cpu import CPURecipe
 from nnunetv2_cta.transforms.break_simulation import BreakSimulationTransform, simulate_breaks
 from nnunetv2_cta.transforms.pipeline import find_index
 
 SOURCES = ("auto", "predicted", "simulated")
-#: file in each fold folder naming the first-stage input the fold was trained on
-SOURCE_RECORD = "cgpm_source.json"
 
 
 class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
@@ -59,6 +72,10 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
         simulated_drops: inclusive range of dropped distal branches per case in it.
         break_probability: probability that a training patch gets extra on-the-fly breaks.
         break_length_diameters: cut length range in vessel diameters (issue: about 1-4).
+        gap_loss_weight: weight of :func:`~nnunetv2_cta.losses.gap.gap_loss` added to nnU-Net's loss (0: off).
+        gap_margin: voxels around each gap that the gap term scores as well.
+        init_from_first_stage: start from the first stage's weights when its checkpoint exists (module
+            docstring).
     """
 
     previous_stage_source: ClassVar[str] = "auto"
@@ -66,6 +83,9 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
     simulated_drops: ClassVar[tuple[int, int]] = (0, 1)
     break_probability: ClassVar[float] = 0.5
     break_length_diameters: ClassVar[tuple[float, float]] = (1.0, 4.0)
+    gap_loss_weight: ClassVar[float] = 1.0
+    gap_margin: ClassVar[int] = 2
+    init_from_first_stage: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -126,6 +146,23 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
         else:
             self.folder_with_segs_from_previous_stage = predicted
             self.print_to_log_file(f"CGPM: first-stage input from out-of-fold predictions in {predicted}")
+        self.first_stage_checkpoint = self._first_stage_checkpoint(first_trainer)
+        self._given_vessel = None  # first-stage vessel mask of the current training batch (for the gap term)
+
+    def _first_stage_checkpoint(self, first_trainer: str | None) -> str | None:
+        """The first stage's ``checkpoint_final.pth`` for this fold (else fold ``all``), when it exists."""
+        if not (self.init_from_first_stage and first_trainer and self.output_folder_base is not None):
+            return None
+        folder = os.path.join(
+            os.path.dirname(self.output_folder_base),
+            f"{first_trainer}__{self.plans_manager.plans_name}__{self.configuration_manager.previous_stage_name}",
+        )
+        for fold in dict.fromkeys((str(self.fold), "all")):
+            path = os.path.join(folder, f"fold_{fold}", "checkpoint_final.pth")
+            if os.path.isfile(path):
+                return path
+        self.print_to_log_file(f"CGPM: no first-stage checkpoint in {folder}; starting from random weights")
+        return None
 
     def _missing_predictions(self, folder: str | None) -> set[str]:
         """Training cases without an out-of-fold first-stage prediction in ``folder`` (all when it is absent)."""
@@ -190,8 +227,61 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
         record = {
             "source": "simulated" if self.simulate_previous_stage else "predicted",
             "folder": self.folder_with_segs_from_previous_stage,
+            "first_stage_checkpoint": self.first_stage_checkpoint,
+            "first_stage_trainer": ((self.plans_manager.plans.get("cta") or {}).get("cgpm") or {}).get(
+                "first_stage_trainer"
+            ),
         }
         write_json_atomic(os.path.join(self.output_folder, SOURCE_RECORD), record)
+
+    # ---- initialisation and the gap term ----------------------------------------------------------------
+    def on_train_start(self):
+        super().on_train_start()
+        if self.first_stage_checkpoint is not None and self.current_epoch == 0:
+            self.load_first_stage_weights(self.first_stage_checkpoint)
+
+    def load_first_stage_weights(self, path: str) -> None:
+        """Copy the first stage's weights; the extra input channels of the first convolution start at zero."""
+        state = torch.load(path, map_location="cpu", weights_only=False)["network_weights"]
+        network = self.network.module if hasattr(self.network, "module") else self.network
+        own = network.state_dict()
+        for name, value in state.items():
+            mine = own.get(name)
+            if mine is None:
+                continue
+            if mine.shape == value.shape:
+                own[name] = value
+            elif (
+                mine.ndim == value.ndim >= 2
+                and mine.shape[0] == value.shape[0]
+                and mine.shape[2:] == value.shape[2:]
+            ):
+                widened = torch.zeros_like(mine)
+                widened[:, : value.shape[1]] = value
+                own[name] = widened
+            else:
+                raise ConfigurationError(
+                    f"first-stage checkpoint {path!r}: weight {name!r} has shape {tuple(value.shape)}, "
+                    f"the CGPM's is {tuple(mine.shape)} (another network architecture?)"
+                )
+        network.load_state_dict(own)
+        self.print_to_log_file(f"CGPM: initialised from the first stage's weights {path}")
+
+    def _build_loss(self):
+        loss = super()._build_loss()
+        if self.gap_loss_weight <= 0:
+            return loss
+        return _WithGapTerm(loss, self)
+
+    def train_step(self, batch: dict) -> dict:
+        data = batch["data"]
+        fg = list(self.label_manager.foreground_labels)
+        channels = [data.shape[1] - len(fg) + i for i, label in enumerate(fg) if label in VESSEL_LABELS]
+        self._given_vessel = data[:, channels].sum(1).to(self.device, non_blocking=True)
+        try:
+            return super().train_step(batch)
+        finally:
+            self._given_vessel = None
 
     # ---- augmentation ------------------------------------------------------------------------------
     def get_training_transforms(
@@ -216,6 +306,47 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
         return pipeline
 
 
+class _WithGapTerm(torch.nn.Module):
+    """nnU-Net's loss plus ``trainer.gap_loss_weight`` x the gap term on the full-resolution output (training
+    batches only: validation keeps nnU-Net's loss, so its curve stays comparable)."""
+
+    def __init__(self, loss, trainer: nnUNetTrainerCTA_CGPM) -> None:
+        super().__init__()
+        self.loss = loss
+        self.trainer = trainer
+        lm = trainer.label_manager
+        vessel = set(VESSEL_LABELS) & set(lm.foreground_labels)
+        if lm.has_regions:
+            regions = [set(np.atleast_1d(r).tolist()) for r in lm.foreground_regions]
+            # the all-vessels region first: gap_loss takes the gap from target channel 0
+            order = sorted(range(len(regions)), key=lambda c: -len(regions[c] & vessel))
+            self.channels = [c for c in order if regions[c] and regions[c] <= vessel]
+            if not self.channels or regions[self.channels[0]] != vessel:
+                raise ConfigurationError(
+                    f"the CGPM's gap term needs a region holding all vessel labels {sorted(vessel)}; "
+                    f"regions are {lm.foreground_regions}"
+                )
+        else:
+            self.channels = None
+
+    def forward(self, output, target):
+        value = self.loss(output, target)
+        given = self.trainer._given_vessel
+        if given is None:
+            return value
+        out0 = output[0] if isinstance(output, list | tuple) else output
+        tgt0 = target[0] if isinstance(target, list | tuple) else target
+        if self.channels is not None:
+            term = gap_loss(out0[:, self.channels], tgt0[:, self.channels], given, self.trainer.gap_margin)
+        else:  # softmax: the all-vessels "region" is the summed probability of the vessel classes
+            probs = torch.softmax(out0.float(), 1)
+            vessel = [int(v) for v in VESSEL_LABELS if v in self.trainer.label_manager.foreground_labels]
+            p = probs[:, vessel].sum(1, keepdim=True).clamp(1e-6, 1 - 1e-6)
+            target_vessel = torch.isin(tgt0[:, :1], torch.tensor(vessel, device=tgt0.device)).float()
+            term = gap_loss(torch.logit(p), target_vessel, given, self.trainer.gap_margin)
+        return value + self.trainer.gap_loss_weight * term
+
+
 class nnUNetTrainerCTA_CGPM_tiny(nnUNetTrainerCTA_CGPM, nnUNetTrainerCTA_Base_tiny):
     """CPU tests and smoke runs: the CGPM with 2 epochs x 4 iterations, no mirroring."""
 
@@ -230,9 +361,31 @@ class nnUNetTrainerCTA_CGPM_quick(nnUNetTrainerCTA_CGPM_demo):
     num_epochs_default = 8
 
 
+class nnUNetTrainerCTA_CGPM_cpu(CPURecipe, nnUNetTrainerCTA_CGPM):
+    """The CGPM with the CPU recipe (:mod:`nnunetv2_cta.trainers.cpu`), fine-tuned from the first stage:
+    30 x 50 iterations at a lower peak learning rate, 9 patches in 10 centred on vessel and broken on the fly
+    (about 12 minutes on 2 cores)."""
+
+    num_epochs_default = 30
+    learning_rate = 1e-3
+    foreground_probability = 0.9
+    break_probability = 0.9
+    budget_minutes = 20.0
+    final_validation = False  # scored by benchmarks/cgpm_repair.py on the first stage's own predictions
+
+
+class nnUNetTrainerCTA_CGPM_cpu_quick(nnUNetTrainerCTA_CGPM_cpu):
+    """``nnunetv2_cta demo --quick``'s CGPM: the CPU CGPM cut to 8 x 50 iterations, no final validation."""
+
+    num_epochs_default = 8
+    budget_minutes = 5.0
+
+
 CGPM_TRAINERS: tuple[type, ...] = (
     nnUNetTrainerCTA_CGPM,
     nnUNetTrainerCTA_CGPM_tiny,
     nnUNetTrainerCTA_CGPM_demo,
     nnUNetTrainerCTA_CGPM_quick,
+    nnUNetTrainerCTA_CGPM_cpu,
+    nnUNetTrainerCTA_CGPM_cpu_quick,
 )

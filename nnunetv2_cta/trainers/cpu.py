@@ -45,7 +45,9 @@ class WarmupPolyLR:
         [0.333, 0.667, 1.0, 0.154]
     """
 
-    def __init__(self, optimizer, peak_lr: float, max_steps: int, warmup_steps: int = 0, exponent: float = 0.9):
+    def __init__(
+        self, optimizer, peak_lr: float, max_steps: int, warmup_steps: int = 0, exponent: float = 0.9
+    ):
         if max_steps < 1 or not 0 <= warmup_steps < max_steps:
             raise ConfigurationError(
                 f"need max_steps >= 1 and 0 <= warmup_steps < max_steps, got {max_steps!r}, {warmup_steps!r}"

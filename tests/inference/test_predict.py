@@ -184,14 +184,21 @@ def test_predict_bad_configuration(trained_models, tmp_path):
     plans["cta"]["cgpm"]["first_stage_trainer"] = "nnUNetTrainerCTA"
     (other / "plans.json").write_text(json.dumps(plans))
     source = other / "fold_0" / "cgpm_source.json"
-    assert json.loads(source.read_text())["source"] == "simulated"  # this one never saw a first stage ...
-    source.write_text(json.dumps({"source": "predicted"}))  # ... pretend it did
+    record = json.loads(source.read_text())
+    # the tiny CGPM trained on simulated breaks but started from the tiny first stage's weights
+    assert record["source"] == "simulated" and record["first_stage_checkpoint"].endswith(
+        "nnUNetTrainerCTA_Base_tiny__nnUNetCTAPlans_cpu__3d_fullres/fold_0/checkpoint_final.pth"
+    )
+    source.write_text(json.dumps({"source": "predicted"}))  # pretend it learned from another one's predictions
     with pytest.raises(
         ConfigurationError,
-        match="out-of-fold predictions of 'nnUNetTrainerCTA', the stage-1 "
+        match="learned from the predictions of first stage 'nnUNetTrainerCTA'; the stage-1 "
         "model is 'nnUNetTrainerCTA_Base_tiny'",
     ):
         predict(image, tmp_path / "o6", stage1, cgpm_dir=other, progress=False)
+    source.unlink()
+    with pytest.raises(ConfigurationError, match=r"fold_0/cgpm_source\.json is missing"):
+        predict(image, tmp_path / "o7", stage1, cgpm_dir=other, progress=False)
     # a model with another label scheme
     foreign = tmp_path / stage1.name
     shutil.copytree(stage1, foreign)

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnunetv2_cta.cgpm.plans import add_cgpm_configuration
 from nnunetv2_cta.cli import main as cli_main
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, GeometryError, OutputExistsError
 from nnunetv2_cta.io import Geometry, read_image, write_image
-from nnunetv2_cta.postprocessing.cgpm_plans import add_cgpm_configuration
 from nnunetv2_cta.postprocessing.gaps import load_repaired_gaps
-from nnunetv2_cta.postprocessing.repair import merge_cgpm, repair_folder
+from nnunetv2_cta.cgpm.merge import merge_cgpm
+from nnunetv2_cta.postprocessing.repair import repair_folder
 
 BIN = Path(sys.executable).parent
 TRAINER = "nnUNetTrainerCTA_CGPM_tiny"
@@ -141,9 +142,11 @@ def test_repair_bad_input(repair_inputs):
     write_image(seg / "c1.nii.gz", bad, g)
     with pytest.raises(DatasetFormatError, match=r"case 'c1': stage-1 segmentation: label values \[7\]"):
         repair_folder(img, seg, root / "o", baseline=True)
-    write_image(seg / "c1.nii.gz", np.where(stage1 > 0, 1, 0).astype(np.uint8), g)
-    with pytest.raises(DatasetFormatError, match="case 'c1': stage-1 segmentation has no vessel voxels"):
-        repair_folder(img, seg, root / "o", baseline=True)
+    bone_only = np.where(stage1 > 0, 1, 0).astype(np.uint8)
+    write_image(seg / "c1.nii.gz", bone_only, g)  # no vessel: passed through unchanged, with a note
+    (result,) = repair_folder(img, seg, root / "nv", baseline=True)
+    assert result["method"] == "none" and result["num_gaps"] == 0 and "no vessel voxels" in result["note"]
+    assert np.array_equal(read_image(root / "nv" / "c1.nii.gz")[0], bone_only)
     (seg / "c1.nii.gz").unlink()
     with pytest.raises(DatasetFormatError, match="case 'c1': no stage-1 segmentation"):
         repair_folder(img, seg, root / "o", baseline=True)
