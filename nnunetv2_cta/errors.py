@@ -28,6 +28,10 @@ class SpacingError(GeometryError):
     """A voxel spacing is not positive or not finite."""
 
 
+class ScoreTableError(CTAError):
+    """A score table or evaluation summary given to model choice (``choose``) does not have the expected form."""
+
+
 class OutputExistsError(CTAError):
     """An output (folder, plans file, dataset id) exists and ``overwrite`` was not requested."""
 
