@@ -13,6 +13,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nnunetv2_cta.commands.plan",
     "nnunetv2_cta.commands.convert",
     "nnunetv2_cta.commands.evaluate",
+    "nnunetv2_cta.commands.choose",
     "nnunetv2_cta.commands.phantom",
     "nnunetv2_cta.commands.demo",
     "nnunetv2_cta.commands.repair",
