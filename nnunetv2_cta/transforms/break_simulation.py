@@ -116,99 +116,167 @@ def break_weights(
     graph = SkeletonGraph(skel, spacing_arr)
     if graph.num_nodes < 3:
         return weights, events
-    adjacency = graph.adjacency()
-    degree = np.diff(adjacency.indptr)
-    wall = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing_arr)[1:-1, 1:-1, 1:-1]
-    node_wall = wall[tuple(graph.coords.T)]
-    radius = np.maximum(node_wall - 0.5 * spacing_arr.min(), 0.5 * spacing_arr.min())
-
-    # owner: nearest skeleton node of every vessel voxel
-    idx = ndimage.distance_transform_edt(
-        ~skel, sampling=spacing_arr, return_distances=False, return_indices=True
+    tree = _VesselTree(mask, skel, graph, spacing_arr)
+    breaker = _Breaker(
+        tree,
+        rng,
+        weights,
+        events,
+        length_diameters=length_diameters,
+        fade_min=fade_min,
+        thin_keep=thin_keep,
+        max_branch_mm=max_branch_mm,
+        min_length_mm=min_length_mm,
     )
-    linear_nodes = np.ravel_multi_index(graph.coords.T, mask.shape)
-    vox = np.argwhere(mask)
-    nearest = idx[(slice(None), *vox.T)]
-    owner = np.searchsorted(linear_nodes, np.ravel_multi_index(nearest, mask.shape))
-    del idx
-
-    special = np.flatnonzero(degree != 2)
-    to_special = (
-        csgraph.dijkstra(adjacency, directed=False, indices=special, min_only=True)
-        if special.size
-        else np.full(graph.num_nodes, np.inf)
-    )
-    used = np.zeros(graph.num_nodes, bool)
-    tips = np.flatnonzero(degree == 1)
-
-    def stretch(centre: int, half: float) -> np.ndarray:
-        return csgraph.dijkstra(adjacency, directed=False, indices=centre, limit=half)
-
-    def place(kind: str) -> bool:
-        for _ in range(50):
-            if kind in ("cut", "fade"):
-                c = int(rng.integers(graph.num_nodes))
-                if degree[c] != 2:
-                    continue
-                length = max(float(rng.uniform(*length_diameters)) * 2 * radius[c], min_length_mm)
-                half = length / 2
-                margin = 2 * radius[c] + spacing_arr.max()
-                if to_special[c] <= half + margin:
-                    continue
-                d = stretch(c, half + margin)
-                if used[np.isfinite(d)].any():
-                    continue
-                nodes = np.flatnonzero(d <= half)
-                used[np.isfinite(d)] = True
-                sel = np.isin(owner, nodes)
-                if kind == "cut":
-                    weights[tuple(vox[sel].T)] = 0.0
-                else:
-                    low = float(rng.uniform(*fade_min))
-                    ramp = low + (1 - low) * np.clip(d[owner[sel]] / max(half, 1e-6), 0, 1)
-                    target = tuple(vox[sel].T)
-                    weights[target] = np.minimum(weights[target], ramp.astype(np.float32))
-                events.append(SimulatedBreak(kind, tuple(int(v) for v in graph.coords[c]), float(length)))  # type: ignore[arg-type]
-                return True
-            else:
-                free = tips[~used[tips]]
-                if free.size == 0:
-                    return False
-                t = int(free[rng.integers(free.size)])
-                d = stretch(t, max_branch_mm)
-                others = np.setdiff1d(special, [t])
-                reach = (
-                    float(np.min(d[others]))
-                    if others.size and np.isfinite(d[others]).any()
-                    else max_branch_mm
-                )
-                limit = min(reach - 2 * radius[t] - spacing_arr.max(), max_branch_mm)
-                if limit <= spacing_arr.max():
-                    used[t] = True
-                    continue
-                nodes = np.flatnonzero(d <= limit)
-                if used[nodes].any():
-                    used[t] = True
-                    continue
-                used[nodes] = True
-                sel = np.isin(owner, nodes)
-                target = vox[sel]
-                if kind == "drop":
-                    weights[tuple(target.T)] = 0.0
-                else:
-                    keep = float(rng.uniform(*thin_keep))
-                    peel = wall[tuple(target.T)] < (1 - keep) * node_wall[owner[sel]]
-                    peel &= ~skel[tuple(target.T)]
-                    weights[tuple(target[peel].T)] = 0.0
-                events.append(SimulatedBreak(kind, tuple(int(v) for v in graph.coords[t]), float(limit)))  # type: ignore[arg-type]
-                return True
-        return False
-
     for kind, n in (("drop", n_drop), ("thin", n_thin), ("cut", n_breaks), ("fade", n_fade)):
-        made = sum(place(kind) for _ in range(n))
+        made = sum(breaker.place(kind) for _ in range(n))
         if made < n:
             logger.debug("made %d of %d %s events (no room left in the tree)", made, n, kind)
     return weights, events
+
+
+class _VesselTree:
+    """What :func:`break_weights` needs to know about a vessel mask and its skeleton graph.
+
+    Attributes:
+        graph, adjacency, degree: the skeleton graph (mm-weighted edges) and each node's degree.
+        wall: distance (mm) of every voxel to the vessel wall; node_wall / radius: at each skeleton node.
+        vox: indices ``(N, 3)`` of the vessel voxels; owner: nearest skeleton node of each (Euclidean, mm).
+        special: nodes that are junctions or tips; to_special: distance (mm, along the skeleton) to them.
+        tips: nodes of degree 1.
+    """
+
+    def __init__(self, mask: np.ndarray, skel: np.ndarray, graph: SkeletonGraph, spacing: np.ndarray):
+        self.skel = skel
+        self.graph = graph
+        self.spacing = spacing
+        self.adjacency = graph.adjacency()
+        self.degree = np.diff(self.adjacency.indptr)
+        self.wall = ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+        self.node_wall = self.wall[tuple(graph.coords.T)]
+        self.radius = np.maximum(self.node_wall - 0.5 * spacing.min(), 0.5 * spacing.min())
+
+        # owner: nearest skeleton node of every vessel voxel
+        idx = ndimage.distance_transform_edt(
+            ~skel, sampling=spacing, return_distances=False, return_indices=True
+        )
+        linear_nodes = np.ravel_multi_index(graph.coords.T, mask.shape)
+        self.vox = np.argwhere(mask)
+        nearest = idx[(slice(None), *self.vox.T)]
+        self.owner = np.searchsorted(linear_nodes, np.ravel_multi_index(nearest, mask.shape))
+        del idx
+
+        self.special = np.flatnonzero(self.degree != 2)
+        self.to_special = (
+            csgraph.dijkstra(self.adjacency, directed=False, indices=self.special, min_only=True)
+            if self.special.size
+            else np.full(graph.num_nodes, np.inf)
+        )
+        self.tips = np.flatnonzero(self.degree == 1)
+
+    def stretch(self, centre: int, half: float) -> np.ndarray:
+        """Distance (mm, along the skeleton) of every node from ``centre``, ``inf`` beyond ``half``."""
+        return csgraph.dijkstra(self.adjacency, directed=False, indices=centre, limit=half)
+
+
+class _Breaker:
+    """Places the events of :func:`break_weights` one at a time, writing into ``weights`` and ``events``."""
+
+    def __init__(
+        self,
+        tree: _VesselTree,
+        rng: np.random.Generator,
+        weights: np.ndarray,
+        events: list[SimulatedBreak],
+        *,
+        length_diameters: tuple[float, float],
+        fade_min: tuple[float, float],
+        thin_keep: tuple[float, float],
+        max_branch_mm: float,
+        min_length_mm: float,
+    ) -> None:
+        self.tree = tree
+        self.rng = rng
+        self.weights = weights
+        self.events = events
+        self.length_diameters = length_diameters
+        self.fade_min = fade_min
+        self.thin_keep = thin_keep
+        self.max_branch_mm = max_branch_mm
+        self.min_length_mm = min_length_mm
+        self.used = np.zeros(tree.graph.num_nodes, bool)
+
+    def place(self, kind: str) -> bool:
+        """Try (up to 50 draws) to make one event of ``kind``; ``False`` when there is no room."""
+        for _ in range(50):
+            placed = self._stretch_event(kind) if kind in ("cut", "fade") else self._branch_event(kind)
+            if placed is not None:
+                return placed
+        return False
+
+    def _stretch_event(self, kind: str) -> bool | None:
+        """A cut or fade around a random node of degree 2; ``None``: this draw found no room, try again."""
+        tree, rng = self.tree, self.rng
+        c = int(rng.integers(tree.graph.num_nodes))
+        if tree.degree[c] != 2:
+            return None
+        length = max(float(rng.uniform(*self.length_diameters)) * 2 * tree.radius[c], self.min_length_mm)
+        half = length / 2
+        margin = 2 * tree.radius[c] + tree.spacing.max()
+        if tree.to_special[c] <= half + margin:
+            return None
+        d = tree.stretch(c, half + margin)
+        if self.used[np.isfinite(d)].any():
+            return None
+        nodes = np.flatnonzero(d <= half)
+        self.used[np.isfinite(d)] = True
+        sel = np.isin(tree.owner, nodes)
+        if kind == "cut":
+            self.weights[tuple(tree.vox[sel].T)] = 0.0
+        else:
+            low = float(rng.uniform(*self.fade_min))
+            ramp = low + (1 - low) * np.clip(d[tree.owner[sel]] / max(half, 1e-6), 0, 1)
+            target = tuple(tree.vox[sel].T)
+            self.weights[target] = np.minimum(self.weights[target], ramp.astype(np.float32))
+        self._record(kind, c, length)
+        return True
+
+    def _branch_event(self, kind: str) -> bool | None:
+        """A drop or thinning of a distal branch from a free tip; ``False``: no free tip left, ``None``: retry."""
+        tree, used = self.tree, self.used
+        free = tree.tips[~used[tree.tips]]
+        if free.size == 0:
+            return False
+        t = int(free[self.rng.integers(free.size)])
+        d = tree.stretch(t, self.max_branch_mm)
+        others = np.setdiff1d(tree.special, [t])
+        reach = (
+            float(np.min(d[others])) if others.size and np.isfinite(d[others]).any() else self.max_branch_mm
+        )
+        limit = min(reach - 2 * tree.radius[t] - tree.spacing.max(), self.max_branch_mm)
+        if limit <= tree.spacing.max():
+            used[t] = True
+            return None
+        nodes = np.flatnonzero(d <= limit)
+        if used[nodes].any():
+            used[t] = True
+            return None
+        used[nodes] = True
+        sel = np.isin(tree.owner, nodes)
+        target = tree.vox[sel]
+        if kind == "drop":
+            self.weights[tuple(target.T)] = 0.0
+        else:
+            keep = float(self.rng.uniform(*self.thin_keep))
+            peel = tree.wall[tuple(target.T)] < (1 - keep) * tree.node_wall[tree.owner[sel]]
+            peel &= ~tree.skel[tuple(target.T)]
+            self.weights[tuple(target[peel].T)] = 0.0
+        self._record(kind, t, limit)
+        return True
+
+    def _record(self, kind: str, node: int, length_mm: float) -> None:
+        index = tuple(int(v) for v in self.tree.graph.coords[node])
+        self.events.append(SimulatedBreak(kind, index, float(length_mm)))  # type: ignore[arg-type]
 
 
 def simulate_breaks(
