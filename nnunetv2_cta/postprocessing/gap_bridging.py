@@ -235,15 +235,7 @@ def bridge_gaps(
         A straight tube of radius 3 mm cut over 8 mm, on 1 mm voxels in a 400 HU lumen, is rejoined by one
         bridge of about 8-14 mm (endpoint to endpoint, the skeleton tips retract a little from the cut faces).
     """
-    if labels.ndim != 3:
-        raise GeometryError(f"labels must be a 3D [z, y, x] array, got shape {labels.shape}")
-    if image is not None and image.shape != labels.shape:
-        raise GeometryError(f"image shape {image.shape} != labels shape {labels.shape}")
-    for name, value in (("max_gap_mm", max_gap_mm), ("max_mean_cost", max_mean_cost)):
-        if not np.isfinite(value) or value <= 0:
-            raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
-    if not 0 < max_angle_deg <= 180:
-        raise ConfigurationError(f"max_angle_deg must be in (0, 180], got {max_angle_deg!r}")
+    _check_bridge_args(labels, image, max_gap_mm, max_mean_cost, max_angle_deg)
     spacing = _spacing(geometry)
     if tangent_mm is None:
         tangent_mm = max(6.0, 3.0 * float(spacing.max()))
@@ -258,25 +250,91 @@ def bridge_gaps(
     skel = skeletonize(vessel)
     dist = _wall_distance(vessel, spacing)
     ends = find_endpoints(vessel, components, labels, spacing, tangent_mm=tangent_mm, skel=skel, dist=dist)
-
-    graph = SkeletonGraph(skel, spacing)
-    adjacency = graph.adjacency()
-    linear_nodes = np.ravel_multi_index(graph.coords.T, skel.shape)
-    geodesic_cache: dict[int, np.ndarray] = {}
-
-    def around_loop(i: int, targets: np.ndarray, euclid: np.ndarray) -> np.ndarray:
-        """For endpoint ``i`` and skeleton voxels ``targets`` (K, 3): is the way along the skeleton long?"""
-        if i not in geodesic_cache:
-            node = int(np.searchsorted(linear_nodes, np.ravel_multi_index(ends[i].index, skel.shape)))
-            geodesic_cache[i] = csgraph.dijkstra(
-                adjacency, directed=False, indices=node, limit=loop_ratio * max_gap_mm
-            )
-        nodes = np.searchsorted(linear_nodes, np.ravel_multi_index(np.asarray(targets).T, skel.shape))
-        return geodesic_cache[i][nodes] > loop_ratio * euclid
+    around_loop = _LoopCheck(skel, spacing, ends, loop_ratio=loop_ratio, max_gap_mm=max_gap_mm)
 
     max_angle = np.deg2rad(max_angle_deg)
-    candidates = []
     pos = np.array([e.index for e in ends], dtype=np.float64) * spacing if ends else np.zeros((0, 3))
+    joiner = _Joiner(out, (image, vessel, spacing, world, contrast_hu, bone_hu, max_mean_cost))
+    for _, i, j in _candidate_pairs(ends, pos, around_loop, max_gap_mm, max_angle):
+        if i in joiner.used or j in joiner.used:
+            continue
+        a, b = ends[i], ends[j]
+        if a.component != b.component and joiner.root(a.component) == joiner.root(b.component):
+            continue
+        joiner.join(a, b, (i, j))
+
+    # second pass: an endpoint facing the side of another component (a branch cut off at its origin)
+    sides = _SkeletonSides(skel, components, labels, dist, spacing)
+    for i, a in enumerate(ends):
+        if i in joiner.used:
+            continue
+        target = sides.target(a, pos[i], joiner, max_gap_mm, max_angle)
+        if target is not None:
+            joiner.join(a, target, (i,))
+    return out, joiner.gaps
+
+
+def _check_bridge_args(
+    labels: np.ndarray,
+    image: np.ndarray | None,
+    max_gap_mm: float,
+    max_mean_cost: float,
+    max_angle_deg: float,
+) -> None:
+    if labels.ndim != 3:
+        raise GeometryError(f"labels must be a 3D [z, y, x] array, got shape {labels.shape}")
+    if image is not None and image.shape != labels.shape:
+        raise GeometryError(f"image shape {image.shape} != labels shape {labels.shape}")
+    for name, value in (("max_gap_mm", max_gap_mm), ("max_mean_cost", max_mean_cost)):
+        if not np.isfinite(value) or value <= 0:
+            raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+    if not 0 < max_angle_deg <= 180:
+        raise ConfigurationError(f"max_angle_deg must be in (0, 180], got {max_angle_deg!r}")
+
+
+class _LoopCheck:
+    """Is the way along the skeleton from endpoint ``i`` to some skeleton voxels long (a cut inside a loop)?
+
+    ``around_loop(i, targets (K, 3), euclid (K,) mm)`` is true where the geodesic distance along the skeleton
+    exceeds ``loop_ratio`` times ``euclid``; the geodesic distances from each endpoint are computed once, up
+    to ``loop_ratio * max_gap_mm``.
+    """
+
+    def __init__(
+        self,
+        skel: np.ndarray,
+        spacing: np.ndarray,
+        ends: list[Endpoint],
+        *,
+        loop_ratio: float,
+        max_gap_mm: float,
+    ) -> None:
+        graph = SkeletonGraph(skel, spacing)
+        self.adjacency = graph.adjacency()
+        self.linear_nodes = np.ravel_multi_index(graph.coords.T, skel.shape)
+        self.shape = skel.shape
+        self.ends = ends
+        self.loop_ratio = loop_ratio
+        self.max_gap_mm = max_gap_mm
+        self.geodesic_cache: dict[int, np.ndarray] = {}
+
+    def __call__(self, i: int, targets: np.ndarray, euclid: np.ndarray) -> np.ndarray:
+        if i not in self.geodesic_cache:
+            node = int(
+                np.searchsorted(self.linear_nodes, np.ravel_multi_index(self.ends[i].index, self.shape))
+            )
+            self.geodesic_cache[i] = csgraph.dijkstra(
+                self.adjacency, directed=False, indices=node, limit=self.loop_ratio * self.max_gap_mm
+            )
+        nodes = np.searchsorted(self.linear_nodes, np.ravel_multi_index(np.asarray(targets).T, self.shape))
+        return self.geodesic_cache[i][nodes] > self.loop_ratio * euclid
+
+
+def _candidate_pairs(
+    ends: list[Endpoint], pos: np.ndarray, around_loop: _LoopCheck, max_gap_mm: float, max_angle: float
+) -> list[tuple[float, int, int]]:
+    """Endpoint pairs that may be bridged (step 2 of the module), as ``(cost, i, j)`` sorted cheapest first."""
+    candidates = []
     for i in range(len(ends)):
         for j in range(i + 1, len(ends)):
             a, b = ends[i], ends[j]
@@ -291,54 +349,82 @@ def bridge_gaps(
                 continue
             candidates.append((dist_ab * (1 + (ang_a + ang_b) / np.pi), i, j))
     candidates.sort()
+    return candidates
 
-    used: set[int] = set()
-    parent: dict[int, int] = {}
-    gaps: list[RepairedGap] = []
-    args = (image, vessel, spacing, world, contrast_hu, bone_hu, max_mean_cost)
-    for _, i, j in candidates:
-        if i in used or j in used:
-            continue
-        a, b = ends[i], ends[j]
-        if a.component != b.component and _find(parent, a.component) == _find(parent, b.component):
-            continue
-        gap = _bridge(out, a, b, *args)
+
+class _Joiner:
+    """The bridges painted into ``out`` so far: endpoints used, components joined (union-find), gaps made.
+
+    ``bridge_args`` are the arguments of :func:`_bridge` after the two endpoints.
+    """
+
+    def __init__(self, out: np.ndarray, bridge_args: tuple) -> None:
+        self.out = out
+        self.bridge_args = bridge_args
+        self.used: set[int] = set()
+        self.parent: dict[int, int] = {}
+        self.gaps: list[RepairedGap] = []
+
+    def root(self, component: int) -> int:
+        return _find(self.parent, component)
+
+    def join(self, a: Endpoint, b: Endpoint, endpoints: tuple[int, ...]) -> None:
+        """Bridge ``a`` to ``b`` unless refused; on success mark ``endpoints`` used and join the components."""
+        gap = _bridge(self.out, a, b, *self.bridge_args)
         if gap is None:
-            continue
-        used.update((i, j))
-        parent[_find(parent, a.component)] = _find(parent, b.component)
-        gaps.append(gap)
+            return
+        self.used.update(endpoints)
+        self.parent[self.root(a.component)] = self.root(b.component)
+        self.gaps.append(gap)
 
-    # second pass: an endpoint facing the side of another component (a branch cut off at its origin)
-    skel_coords = np.argwhere(skel)
-    skel_pos = skel_coords * spacing
-    skel_comp = components[tuple(skel_coords.T)]
-    for i, a in enumerate(ends):
-        if i in used:
-            continue
-        d = skel_pos - pos[i]
+
+class _SkeletonSides:
+    """Skeleton voxels with their mm positions and components, to find the side an endpoint faces."""
+
+    def __init__(
+        self,
+        skel: np.ndarray,
+        components: np.ndarray,
+        labels: np.ndarray,
+        dist: np.ndarray,
+        spacing: np.ndarray,
+    ) -> None:
+        self.coords = np.argwhere(skel)
+        self.pos = self.coords * spacing
+        self.comp = components[tuple(self.coords.T)]
+        self.components = components
+        self.labels = labels
+        self.dist = dist
+
+    def target(
+        self, a: Endpoint, a_pos: np.ndarray, joiner: _Joiner, max_gap_mm: float, max_angle: float
+    ) -> Endpoint | None:
+        """The nearest skeleton voxel of another (not yet joined) component inside ``a``'s cone, or ``None``.
+
+        It is returned as an :class:`Endpoint` facing ``a`` with the local wall distance as radius.
+        """
+        d = self.pos - a_pos
         dist_all = np.linalg.norm(d, axis=1)
         ok = (dist_all <= max_gap_mm) & (dist_all > 0)
-        roots = np.array([_find(parent, int(c)) for c in range(int(components.max()) + 1)])
-        ok &= roots[skel_comp] != roots[a.component]
+        roots = np.array([joiner.root(int(c)) for c in range(int(self.components.max()) + 1)])
+        ok &= roots[self.comp] != roots[a.component]
         if not ok.any():
-            continue
+            return None
         cos = (d[ok] @ a.direction) / dist_all[ok]
         ang = np.arccos(np.clip(cos, -1.0, 1.0))
         score = np.where(ang <= max_angle, dist_all[ok] * (1 + ang / np.pi), np.inf)
         k = int(np.argmin(score))
         if not np.isfinite(score[k]):
-            continue
-        idx = skel_coords[np.flatnonzero(ok)[k]]
+            return None
+        idx = self.coords[np.flatnonzero(ok)[k]]
         key = tuple(int(v) for v in idx)
-        target = Endpoint(key, -a.direction, float(dist[key]), int(components[key]), int(labels[key]))  # type: ignore[arg-type]
-        gap = _bridge(out, a, target, *args)
-        if gap is None:
-            continue
-        used.add(i)
-        parent[_find(parent, a.component)] = _find(parent, target.component)
-        gaps.append(gap)
-    return out, gaps
+        return Endpoint(
+            key,  # type: ignore[arg-type]
+            -a.direction,
+            float(self.dist[key]),
+            int(self.components[key]),
+            int(self.labels[key]),
+        )
 
 
 def _bridge(
@@ -394,22 +480,10 @@ def _bridge(
     radius = (1 - t) * a.radius_mm + t * b.radius_mm
     point_label = np.where(t <= 0.5, a.label, b.label)
 
-    zz, yy, xx = np.indices(lab.shape, dtype=np.float32)
-    grid = np.stack([zz, yy, xx], axis=-1) * spacing.astype(np.float32)
     paintable = lab == 0
     if image is not None:
         paintable &= image[box] < bone_hu
-    added = np.zeros(lab.shape, dtype=out.dtype)
-    best = np.full(lab.shape, np.inf, np.float32)
-    for p, r, lv in zip(path, radius, point_label):
-        d = np.linalg.norm(grid - (p * spacing).astype(np.float32), axis=-1) - max(float(r), 0.0)
-        take = (d <= 0) & (d < best)
-        best[take] = d[take]
-        added[take] = lv
-    for p, lv in zip(path, point_label):  # the path itself always, so the bridge is connected
-        if added[tuple(p)] == 0:
-            added[tuple(p)] = lv
-    added[~paintable] = 0
+    added = _paint_bridge(lab.shape, out.dtype, path, radius, point_label, spacing, paintable)
     n_added = int(np.count_nonzero(added))
     lab[added > 0] = added[added > 0]
 
@@ -427,3 +501,33 @@ def _bridge(
         label=mid_label,
         num_voxels=n_added,
     )
+
+
+def _paint_bridge(
+    shape: tuple[int, ...],
+    dtype,
+    path: np.ndarray,
+    radius: np.ndarray,
+    point_label: np.ndarray,
+    spacing: np.ndarray,
+    paintable: np.ndarray,
+) -> np.ndarray:
+    """Labels a bridge adds in its box: a ball of ``radius`` (mm) around each ``path`` voxel, the path itself.
+
+    Where balls overlap, a voxel takes the label of the path point whose ball it lies deepest inside;
+    only ``paintable`` voxels keep a label.
+    """
+    zz, yy, xx = np.indices(shape, dtype=np.float32)
+    grid = np.stack([zz, yy, xx], axis=-1) * spacing.astype(np.float32)
+    added = np.zeros(shape, dtype=dtype)
+    best = np.full(shape, np.inf, np.float32)
+    for p, r, lv in zip(path, radius, point_label):
+        d = np.linalg.norm(grid - (p * spacing).astype(np.float32), axis=-1) - max(float(r), 0.0)
+        take = (d <= 0) & (d < best)
+        best[take] = d[take]
+        added[take] = lv
+    for p, lv in zip(path, point_label):  # the path itself always, so the bridge is connected
+        if added[tuple(p)] == 0:
+            added[tuple(p)] = lv
+    added[~paintable] = 0
+    return added
