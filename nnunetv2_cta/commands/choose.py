@@ -73,12 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nnunetv2_cta.errors import ConfigurationError, OutputExistsError
-    from nnunetv2_cta.evaluation.selection import (
-        choose_candidate,
-        format_selection,
-        read_summaries,
-        read_table,
-    )
+    from nnunetv2_cta.evaluation.score_table import read_summaries, read_table
+    from nnunetv2_cta.evaluation.selection import choose_candidate, format_selection
     from nnunetv2_cta.io import check_output_file, write_json_atomic
 
     if args.table is not None and args.summaries:

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
 from nnunetv2_cta.errors import ConfigurationError, ScoreTableError
-from nnunetv2_cta.evaluation.selection import (
-    choose_candidate,
-    format_selection,
-    paired_difference,
-    read_summaries,
-    read_table,
-    scores_from_summary,
-)
+from nnunetv2_cta.evaluation.selection import choose_candidate, format_selection, paired_difference
 
 
 def _candidate(dice, cldice, breaks, **extra) -> dict:
@@ -317,106 +312,10 @@ def test_paired_difference_needs_equal_lengths():
         paired_difference([1, 2], [1, 2, 3], higher_is_better=True)
 
 
-# --------------------------------------------------------------------------------------- summary input
-def summary(candidate: dict, region: str = "vessels") -> dict:
-    """An ``nnunetv2_cta evaluate`` summary (layout of evaluation/folder.py) holding a candidate's scores."""
-    per_case = []
-    for case, m in candidate.items():
-        vessel = {"dice": m["dice"], "cldice": m["cldice"], "betti0_error": 1.0, "recall": 0.9}
-        if m["breaks"] is not None:  # evaluate leaves breaks out where not applicable
-            vessel["breaks"] = m["breaks"]
-        per_case.append(
-            {"case": case, "metrics": {region: vessel, "bone": {"dice": 0.9, "betti0_error": 0.0}}}
-        )
-    return {"metric_per_case": per_case, "mean": {}, "num_cases": len(per_case)}
-
-
-def test_scores_from_summary_reads_the_region():
-    fat = {k: dict(v) for k, v in FAT.items()}
-    fat["case_3"]["breaks"] = None
-    scores = scores_from_summary(summary(fat))
-    assert scores["case_0"] == {"dice": 0.86, "cldice": 0.70, "betti0_error": 1.0, "breaks": 5}
-    assert scores["case_3"]["breaks"] is None
-
-
-@pytest.mark.parametrize(
-    ("data", "region", "match"),
-    [
-        (
-            {"mean": {}},
-            "vessels",
-            "expected an 'nnunetv2_cta evaluate' summary with a non-empty 'metric_per_case'",
-        ),
-        ({"metric_per_case": []}, "vessels", "non-empty 'metric_per_case'"),
-        ([1, 2], "vessels", "non-empty 'metric_per_case'"),
-        ({"metric_per_case": [{"case": "a"}]}, "vessels", "entry lacks 'case' or 'metrics'"),
-        (summary(FAT), "vesels", "unknown region 'vesels' in case 'case_0'; the summary has vessels, bone"),
-        (
-            summary(FAT),
-            "bone",
-            "region 'bone' has no clDice or breaks .not a vessel region.; choose one of vessels",
-        ),
-        (
-            {"metric_per_case": summary(FAT)["metric_per_case"][:1] * 2},
-            "vessels",
-            "case 'case_0' appears twice",
-        ),
-    ],
-)
-def test_bad_summaries(data, region, match):
-    with pytest.raises(ScoreTableError, match=match):
-        scores_from_summary(data, region=region, source="s.json")
-
-
-def test_read_summaries_names_and_errors(tmp_path):
-    for name, cand in (("fat", FAT), ("thin", THIN)):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "summary.json").write_text(json.dumps(summary(cand)))
-    (tmp_path / "other.json").write_text(json.dumps(summary(THIN)))
-    # folder -> its name; .../summary.json -> the folder's name; another file -> its stem; NAME=PATH -> NAME
-    table = read_summaries(
-        [str(tmp_path / "fat"), str(tmp_path / "thin" / "summary.json"), str(tmp_path / "other.json"),
-         f"repair_on={tmp_path / 'thin'}"]
-    )  # fmt: skip
-    assert list(table) == ["fat", "thin", "other", "repair_on"]
-    assert table["thin"] == table["repair_on"] == scores_from_summary(summary(THIN))
-    with pytest.raises(ScoreTableError, match=r"no such summary file: .*missing\.json"):
-        read_summaries([str(tmp_path / "fat"), str(tmp_path / "missing.json")])
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ScoreTableError, match=r"no such summary file: .*empty/summary.json"):
-        read_summaries([str(tmp_path / "empty")])
-    with pytest.raises(ScoreTableError, match=r"two inputs are both named 'fat'.*name them NAME=PATH"):
-        read_summaries([str(tmp_path / "fat"), f"fat={tmp_path / 'thin'}"])
-    (tmp_path / "broken.json").write_text("{not json")
-    with pytest.raises(ScoreTableError, match=r"cannot read summary .*broken\.json"):
-        read_summaries([str(tmp_path / "broken.json")])
-
-
-def test_read_table_errors(tmp_path):
-    with pytest.raises(ScoreTableError, match="no such score table file"):
-        read_table(tmp_path / "t.json")
-    (tmp_path / "t.json").write_text("[1, 2]")
-    with pytest.raises(
-        ScoreTableError, match="must be a JSON object candidate -> case -> metric -> value, got list"
-    ):
-        read_table(tmp_path / "t.json")
-    (tmp_path / "t.json").write_text("{")
-    with pytest.raises(ScoreTableError, match="cannot read score table"):
-        read_table(tmp_path / "t.json")
-
-
-def test_reads_a_real_evaluate_summary(tmp_path, tube_x):
-    """The summary layout written by evaluate_folder is the one read here (a gapped tube has 1 break)."""
-    from nnunetv2_cta.evaluation.folder import evaluate_folder
-    from nnunetv2_cta.io import Geometry, write_image
-
-    shape, geometry = (16, 16, 32), Geometry((1.0, 1.0, 1.0))
-    gt = tube_x(shape, (8, 8), 2, (2, 30)).astype("uint8") * 3  # carotid
-    gapped = gt.copy()
-    gapped[:, :, 14:17] = 0
-    for folder, volume in (("gt", gt), ("pred", gapped)):
-        write_image(tmp_path / folder / "case_a.nii", volume, geometry)
-    evaluate_folder(tmp_path / "gt", tmp_path / "pred", tmp_path / "out" / "summary.json")
-    scores = read_summaries([str(tmp_path / "out")])["out"]
-    assert set(scores["case_a"]) == {"dice", "cldice", "breaks", "betti0_error"}
-    assert scores["case_a"]["breaks"] == 1 and 0 < scores["case_a"]["dice"] < 1
+def test_selection_imports_neither_torch_nor_nnunetv2():
+    code = (
+        "import sys, nnunetv2_cta.evaluation.selection; "
+        "print(sorted(m for m in ('torch', 'nnunetv2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
