@@ -200,72 +200,14 @@ def write_report(
     if missing:
         raise DatasetFormatError(f"report images must exist, missing: {missing!r}")
 
-    versions = record.get("versions")
-    version_text = (
-        ", ".join(f"{_e(k)} {_e(v)}" for k, v in versions.items())
-        if isinstance(versions, dict) and versions
-        else NA
-    )
     gaps = record.get("repaired_gaps")
     breaks = record.get("suspected_breaks")
     n_gaps = len(gaps) if isinstance(gaps, list) else 0
     n_breaks = len(breaks) if isinstance(breaks, list) else 0
-
-    gap_table = _rows(
-        gaps,
-        [
-            ("#", lambda g, i: str(i)),
-            ("location (x, y, z) mm", lambda g, i: _xyz(g.get("world_xyz", g.get("position_mm")))),
-            (
-                "voxel (z, y, x)",
-                lambda g, i: _xyz(g.get("index_zyx")) if g.get("index_zyx") is not None else NA,
-            ),
-            ("length mm", lambda g, i: _num(g.get("length_mm"))),
-            ("region", lambda g, i: _e(g.get("region"))),
-            ("method", lambda g, i: _e(g.get("method", record.get("repair_method")))),
-        ],
-    )
-    break_table = _rows(
-        breaks,
-        [
-            ("#", lambda b, i: str(i)),
-            ("position (x, y, z) mm", lambda b, i: _xyz(b.get("position_mm"))),
-            (
-                "voxel (z, y, x)",
-                lambda b, i: _xyz(b.get("index_zyx")) if b.get("index_zyx") is not None else NA,
-            ),
-            ("gap mm", lambda b, i: _num(b.get("gap_mm"))),
-            ("region", lambda b, i: _e(b.get("region"))),
-        ],
-    )
-    groups = {"mip_": "Bone-free MIPs", "vr_": "Volume renderings", "cpr_": "Straightened CPRs"}
-    figures = ""
-    for prefix, heading in [*groups.items(), ("", "Other images")]:
-        names = [
-            n
-            for n in images
-            if str(n).startswith(prefix) and (prefix or not any(str(n).startswith(g) for g in groups))
-        ]
-        missing = [n for n in CAPTIONS if n.startswith(prefix) and n not in images] if prefix else []
-        if not names and not missing:
-            continue
-        figures += f"<h3>{_e(heading)}</h3>"
-        for name in names:
-            caption = CAPTIONS.get(str(name), str(name))
-            css = " class='cpr'" if prefix == "cpr_" else ""
-            src = html.escape(_relative(Path(images[name]), page_dir), quote=True)
-            figures += (
-                f"<figure{css}><img src='{src}' alt='{_e(name)}'><figcaption><b>{_e(name)}</b>: "
-                f"{_e(caption)}</figcaption></figure>"
-            )
-        if missing:  # a line for every standard image that was not made, and why
-            figures += (
-                "<ul class='notmade'>"
-                + "".join(
-                    f"<li>Not made: <b>{_e(n)}</b>: {_e(_why_not_made(n, record))}</li>" for n in missing
-                )
-                + "</ul>"
-            )
+    version_text = _version_text(record.get("versions"))
+    gap_table = _gap_table(gaps, record)
+    break_table = _break_table(breaks)
+    figures = _figures(images, page_dir, record)
     if _vessels_empty(record):
         breaks_html = "<b class='warn'>not applicable (no vessel segmented)</b>"
     else:
@@ -276,19 +218,7 @@ def write_report(
         if isinstance(notes, list) and notes
         else ""
     )
-    checklist = [
-        "The bone-free MIPs show the arch, both carotid and both vertebral arteries and the Circle of Willis; "
-        "no bone left that hides an artery, no artery removed with the bone (carotid canal, vertebral foramina).",
-        f"Each repaired gap ({n_gaps}) lies on a real vessel course in the CT (check it on the CPR and the source "
-        "slices); a bridge across a true occlusion must be removed.",
-        f"Each suspected remaining break ({n_breaks}) is a real stenosis/occlusion or a segmentation miss; "
-        "look at the source images at the listed position.",
-        "The CPRs follow the lumen from end to end (a continuous bright band); a band that leaves the lumen "
-        "means the centerline is wrong, not the vessel.",
-        "Labels: aorta red, neck arteries orange, intracranial blue in the VR; region borders at the aortic "
-        "arch and at the skull base.",
-        "Veins, the sigmoid sinus and calcified plaque are not labelled as artery.",
-    ]
+    checklist = _checklist(n_gaps, n_breaks)
     case = record.get("case")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>CTA report {_e(case)}</title>
@@ -318,3 +248,94 @@ Created: {_e(record.get("created"))}</p>
 """
     write_text_atomic(html_path, page)
     return html_path
+
+
+def _version_text(versions) -> str:
+    if isinstance(versions, dict) and versions:
+        return ", ".join(f"{_e(k)} {_e(v)}" for k, v in versions.items())
+    return NA
+
+
+def _gap_table(gaps, record: dict) -> str:
+    return _rows(
+        gaps,
+        [
+            ("#", lambda g, i: str(i)),
+            ("location (x, y, z) mm", lambda g, i: _xyz(g.get("world_xyz", g.get("position_mm")))),
+            (
+                "voxel (z, y, x)",
+                lambda g, i: _xyz(g.get("index_zyx")) if g.get("index_zyx") is not None else NA,
+            ),
+            ("length mm", lambda g, i: _num(g.get("length_mm"))),
+            ("region", lambda g, i: _e(g.get("region"))),
+            ("method", lambda g, i: _e(g.get("method", record.get("repair_method")))),
+        ],
+    )
+
+
+def _break_table(breaks) -> str:
+    return _rows(
+        breaks,
+        [
+            ("#", lambda b, i: str(i)),
+            ("position (x, y, z) mm", lambda b, i: _xyz(b.get("position_mm"))),
+            (
+                "voxel (z, y, x)",
+                lambda b, i: _xyz(b.get("index_zyx")) if b.get("index_zyx") is not None else NA,
+            ),
+            ("gap mm", lambda b, i: _num(b.get("gap_mm"))),
+            ("region", lambda b, i: _e(b.get("region"))),
+        ],
+    )
+
+
+_GROUPS = {"mip_": "Bone-free MIPs", "vr_": "Volume renderings", "cpr_": "Straightened CPRs"}
+
+
+def _figures(images: dict, page_dir: Path, record: dict) -> str:
+    """The images grouped by kind (MIPs, VRs, CPRs, other), each group followed by the standard ones not made."""
+    figures = ""
+    for prefix, heading in [*_GROUPS.items(), ("", "Other images")]:
+        names = [
+            n
+            for n in images
+            if str(n).startswith(prefix) and (prefix or not any(str(n).startswith(g) for g in _GROUPS))
+        ]
+        missing = [n for n in CAPTIONS if n.startswith(prefix) and n not in images] if prefix else []
+        if not names and not missing:
+            continue
+        figures += f"<h3>{_e(heading)}</h3>"
+        for name in names:
+            caption = CAPTIONS.get(str(name), str(name))
+            css = " class='cpr'" if prefix == "cpr_" else ""
+            src = html.escape(_relative(Path(images[name]), page_dir), quote=True)
+            figures += (
+                f"<figure{css}><img src='{src}' alt='{_e(name)}'><figcaption><b>{_e(name)}</b>: "
+                f"{_e(caption)}</figcaption></figure>"
+            )
+        if missing:  # a line for every standard image that was not made, and why
+            figures += (
+                "<ul class='notmade'>"
+                + "".join(
+                    f"<li>Not made: <b>{_e(n)}</b>: {_e(_why_not_made(n, record))}</li>" for n in missing
+                )
+                + "</ul>"
+            )
+    return figures
+
+
+def _checklist(n_gaps: int, n_breaks: int) -> list[str]:
+    """The "What to verify" items, with the counts of repaired gaps and suspected breaks."""
+    return [
+        "The bone-free MIPs show the arch, both carotid and both vertebral arteries and the Circle of Willis; "
+        "no bone left that hides an artery, no artery removed with the bone (carotid canal, vertebral foramina).",
+        f"Each repaired gap ({n_gaps}) lies on a real vessel course in the CT (check it on the CPR and the source "
+        "slices); a bridge across a true occlusion must be removed.",
+        f"Each suspected remaining break ({n_breaks}) is a real stenosis/occlusion or a segmentation miss; "
+        "look at the source images at the listed position.",
+        "The CPRs follow the lumen from end to end (a continuous bright band); a band that leaves the lumen "
+        "means the centerline is wrong, not the vessel.",
+        "Labels: aorta red, neck arteries orange, intracranial blue in the VR; region borders at the aortic "
+        "arch and at the skull base.",
+        "Veins, the sigmoid sinus and calcified plaque are not labelled as artery.",
+    ]
