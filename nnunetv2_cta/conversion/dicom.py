@@ -367,8 +367,6 @@ def read_dicom_series(
             slices (without ``allow_gaps``), undecodable pixels.
         SpacingError: uneven spacing with ``uneven="error"``.
     """
-    from scipy import ndimage
-
     if uneven not in ("resample", "error"):
         raise ConfigurationError(f"uneven must be 'resample' or 'error', got {uneven!r}")
     sid = series.series_id
@@ -376,15 +374,52 @@ def read_dicom_series(
         raise DatasetFormatError(f"{sid}: a single slice is not a volume (2D image); need at least 2 slices")
     first = series.slices[0].header
     (row, col), normal = _orientation(first)
+    dy, dx = _pixel_spacing(series, first)
+    slices = _distinct_slices(series, normal)
+    p0 = slices[0].position
+    offsets = np.stack([sl.position - p0 for sl in slices])
+    s = offsets @ normal
+    u_px = (offsets @ row) / dx  # in-plane offset along the column index (x)
+    v_px = (offsets @ col) / dy  # along the row index (y)
+    tilted = bool(max(np.abs(u_px).max(), np.abs(v_px).max()) > SHEAR_TOL_PX)
+    stack = offsets[-1]
+    tilt_deg = math.degrees(math.atan2(math.hypot(stack @ row, stack @ col), stack @ normal))
+    report = analyse_spacing(s)
+    _check_slice_spacing(report, sid, uneven=uneven, allow_gaps=allow_gaps)
+    hu = [_decode_hu(sl, sid, i) for i, sl in enumerate(slices)]
+    stackarr, (a_lo, b_lo) = _untilted_stack(hu, u_px, v_px, tilted)
+    del hu
+    volume, dz = _uniform_along_normal(stackarr, s, report, sid)
+    if tilted:
+        logger.warning(
+            "%s: gantry tilt %.2f degrees corrected by in-plane shift of each slice", sid, tilt_deg
+        )
+    origin = p0 + a_lo * dx * row + b_lo * dy * col
+    direction = np.stack([row, col, normal], axis=1)  # columns: x, y, z index axes
+    geometry = Geometry(spacing=(dz, dy, dx), origin=tuple(origin), direction=tuple(direction.ravel()))
+    volume = compact_ct_dtype(volume)
+    sidecar = _sidecar(
+        series, first, slices, report, tilted, tilt_deg, volume, geometry, uneven_resampled=not report.uniform
+    )
+    return volume, geometry, sidecar
+
+
+def _pixel_spacing(series: DicomSeries, first) -> tuple[float, float]:
+    """``PixelSpacing`` ``(dy, dx)`` in mm of the series; :class:`DatasetFormatError` when it varies."""
     spacing_yx = [float(v) for v in first.PixelSpacing]
     for sl in series.slices:
         other = [float(v) for v in sl.header.PixelSpacing]
         if not np.allclose(other, spacing_yx, atol=1e-4):
             raise DatasetFormatError(
-                f"{sid}: PixelSpacing varies within the series ({spacing_yx} vs {other})"
+                f"{series.series_id}: PixelSpacing varies within the series ({spacing_yx} vs {other})"
             )
     dy, dx = spacing_yx
-    # sort along the normal, drop exact copies, refuse other duplicates
+    return dy, dx
+
+
+def _distinct_slices(series: DicomSeries, normal: np.ndarray) -> list[DicomSlice]:
+    """The slices sorted along the normal, exact copies dropped (same SOPInstanceUID), other duplicates refused."""
+    sid = series.series_id
     order = sorted(series.slices, key=lambda sl: float(sl.position @ normal))
     slices: list[DicomSlice] = []
     for sl in order:
@@ -402,15 +437,11 @@ def read_dicom_series(
         slices.append(sl)
     if len(slices) < 2:
         raise DatasetFormatError(f"{sid}: a single distinct slice is not a volume (2D image)")
-    p0 = slices[0].position
-    offsets = np.stack([sl.position - p0 for sl in slices])
-    s = offsets @ normal
-    u_px = (offsets @ row) / dx  # in-plane offset along the column index (x)
-    v_px = (offsets @ col) / dy  # along the row index (y)
-    tilted = bool(max(np.abs(u_px).max(), np.abs(v_px).max()) > SHEAR_TOL_PX)
-    stack = offsets[-1]
-    tilt_deg = math.degrees(math.atan2(math.hypot(stack @ row, stack @ col), stack @ normal))
-    report = analyse_spacing(s)
+    return slices
+
+
+def _check_slice_spacing(report: SpacingReport, sid: str, *, uneven: str, allow_gaps: bool) -> None:
+    """Refuse missing slices (unless ``allow_gaps``) and uneven spacing (with ``uneven="error"``)."""
     if report.missing and not allow_gaps:
         desc = "; ".join(
             f"gap of {m['gap_mm']:.2f} mm after slice {m['after_slice']} (~{m['estimated_missing_slices']} missing)"
@@ -425,52 +456,58 @@ def read_dicom_series(
             f"{sid}: uneven slice spacing, gaps {report.distinct_mm} mm; "
             "pass uneven='resample' (--uneven resample) to interpolate onto a uniform grid"
         )
-    # decode
-    hu = [_decode_hu(sl, sid, i) for i, sl in enumerate(slices)]
+
+
+def _untilted_stack(
+    hu: list[np.ndarray], u_px: np.ndarray, v_px: np.ndarray, tilted: bool
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Stack the decoded slices ``[k, y, x]``; under gantry tilt shift each in-plane onto an enlarged grid.
+
+    Returns the float32 stack (padding: the lowest HU of the series) and ``(a_lo, b_lo)``, the (non-positive)
+    pixel offsets of the enlarged grid along x and y relative to the first slice.
+    """
+    from scipy import ndimage
+
     rows, cols = hu[0].shape
     fill = float(min(h.min() for h in hu))
-    # gantry tilt: in-plane shift per slice onto an enlarged orthogonal grid
     a_lo, a_hi = (min(0, math.floor(u_px.min())), max(0, math.ceil(u_px.max()))) if tilted else (0, 0)
     b_lo, b_hi = (min(0, math.floor(v_px.min())), max(0, math.ceil(v_px.max()))) if tilted else (0, 0)
     out_rows, out_cols = rows + b_hi - b_lo, cols + a_hi - a_lo
-    stackarr = np.full((len(slices), out_rows, out_cols), fill, dtype=np.float32)
+    stackarr = np.full((len(hu), out_rows, out_cols), fill, dtype=np.float32)
     for k, h in enumerate(hu):
         stackarr[k, -b_lo : -b_lo + rows, -a_lo : -a_lo + cols] = h
         if tilted and (abs(u_px[k]) > 1e-6 or abs(v_px[k]) > 1e-6):
             stackarr[k] = ndimage.shift(stackarr[k], (v_px[k], u_px[k]), order=1, mode="constant", cval=fill)
-    del hu
-    # slice spacing: uniform, or linear resampling along the normal keeping the first and last slice
+    return stackarr, (a_lo, b_lo)
+
+
+def _uniform_along_normal(
+    stackarr: np.ndarray, s: np.ndarray, report: SpacingReport, sid: str
+) -> tuple[np.ndarray, float]:
+    """``(volume, dz)``: the stack as is when uniform, else resampled linearly along the normal.
+
+    ``s`` are the slice positions (mm) along the normal; the first and last slice keep their positions.
+    """
     extent = float(s[-1] - s[0])
     if report.uniform:
-        volume, dz = stackarr, extent / (len(slices) - 1)
-    else:
-        n_out = round(extent / report.usual_mm) + 1
-        dz = extent / (n_out - 1)
-        targets = s[0] + dz * np.arange(n_out)
-        volume = np.empty((n_out, out_rows, out_cols), dtype=np.float32)
-        for m, t in enumerate(targets):
-            k = int(np.clip(np.searchsorted(s, t, side="right") - 1, 0, len(s) - 2))
-            w = float(np.clip((t - s[k]) / (s[k + 1] - s[k]), 0.0, 1.0))
-            volume[m] = stackarr[k] if w == 0 else (1 - w) * stackarr[k] + w * stackarr[k + 1]
-        logger.warning(
-            "%s: uneven slice spacing (gaps %s mm) resampled linearly to %d slices at %.4f mm",
-            sid,
-            report.distinct_mm,
-            n_out,
-            dz,
-        )
-    if tilted:
-        logger.warning(
-            "%s: gantry tilt %.2f degrees corrected by in-plane shift of each slice", sid, tilt_deg
-        )
-    origin = p0 + a_lo * dx * row + b_lo * dy * col
-    direction = np.stack([row, col, normal], axis=1)  # columns: x, y, z index axes
-    geometry = Geometry(spacing=(dz, dy, dx), origin=tuple(origin), direction=tuple(direction.ravel()))
-    volume = compact_ct_dtype(volume)
-    sidecar = _sidecar(
-        series, first, slices, report, tilted, tilt_deg, volume, geometry, uneven_resampled=not report.uniform
+        return stackarr, extent / (len(s) - 1)
+    _, out_rows, out_cols = stackarr.shape
+    n_out = round(extent / report.usual_mm) + 1
+    dz = extent / (n_out - 1)
+    targets = s[0] + dz * np.arange(n_out)
+    volume = np.empty((n_out, out_rows, out_cols), dtype=np.float32)
+    for m, t in enumerate(targets):
+        k = int(np.clip(np.searchsorted(s, t, side="right") - 1, 0, len(s) - 2))
+        w = float(np.clip((t - s[k]) / (s[k + 1] - s[k]), 0.0, 1.0))
+        volume[m] = stackarr[k] if w == 0 else (1 - w) * stackarr[k] + w * stackarr[k + 1]
+    logger.warning(
+        "%s: uneven slice spacing (gaps %s mm) resampled linearly to %d slices at %.4f mm",
+        sid,
+        report.distinct_mm,
+        n_out,
+        dz,
     )
-    return volume, geometry, sidecar
+    return volume, dz
 
 
 def _tag_value(value):
