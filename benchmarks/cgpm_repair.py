@@ -86,7 +86,7 @@ def score(gt, stage1, out, geometry, graph, occlusions, seconds: float) -> dict:
 
 
 def repair_all(
-    ct, geometry, stage1, cgpm, cleanup: bool, sites: str = "facing"
+    ct, geometry, stage1, cgpm, cleanup: bool, sites: str = "facing", max_mean_cost: float = 1.5
 ) -> dict[str, tuple[np.ndarray, float]]:
     from nnunetv2_cta.cgpm.runner import repair_with_cgpm
 
@@ -96,7 +96,7 @@ def repair_all(
     if cgpm is not None:
         t = time.perf_counter()
         outs["cgpm"] = (
-            repair_with_cgpm(cgpm, ct, geometry, stage1, sites=sites).labels,
+            repair_with_cgpm(cgpm, ct, geometry, stage1, sites=sites, max_mean_cost=max_mean_cost).labels,
             time.perf_counter() - t,
         )
     if cleanup:
@@ -167,7 +167,13 @@ def run(args) -> None:
             stage1 = gt.copy()
             stage1[vessel & ~broken] = 0
         outs = repair_all(
-            ct, geometry, stage1.astype(np.uint8), cgpm, cleanup=args.set == "heldout", sites=args.sites
+            ct,
+            geometry,
+            stage1.astype(np.uint8),
+            cgpm,
+            cleanup=args.set == "heldout",
+            sites=args.sites,
+            max_mean_cost=args.max_mean_cost,
         )
         base = outs["stage1"][0]
         row = {"case": case, "stage1_seconds": stage1_seconds}
@@ -232,6 +238,7 @@ def main() -> None:
     ap.add_argument("--breaks", type=int, default=3, help="cuts per case (cuts, topcow)")
     ap.add_argument("--max-cases", type=int, default=None)
     ap.add_argument("--sites", choices=("facing", "all"), default="facing", help="CGPM candidate sites")
+    ap.add_argument("--max-mean-cost", type=float, default=1.5, help="CGPM merge contrast rule")
     args = ap.parse_args()
     if args.set == "report":
         report(args)

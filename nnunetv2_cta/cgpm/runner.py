@@ -62,6 +62,7 @@ def repair_with_cgpm(
     stage1_grid=None,
     bone_hu: float = 700.0,
     sites: str = "facing",
+    max_mean_cost: float = 1.5,
 ) -> CGPMResult:
     """Repair ``stage1`` (label map on the CT's grid) with the CGPM ``cgpm`` (a ``StageModel``).
 
@@ -75,6 +76,7 @@ def repair_with_cgpm(
         bone_hu: CT value at and above which nothing is added.
         sites: ``"facing"``: patches only around vessel ends that face another vessel piece within a
             quarter patch (:func:`~nnunetv2_cta.cgpm.sites.facing_ends`); ``"all"``: around every end.
+        max_mean_cost: contrast rule of the merge (:func:`~nnunetv2_cta.cgpm.merge.merge_cgpm`).
 
     Raises:
         GeometryError: ``stage1`` is not on the CT's grid (both shapes named).
@@ -121,7 +123,7 @@ def repair_with_cgpm(
     del logits
     seconds["cgpm_export"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    labels, gaps = merge_cgpm(stage1, prediction, ct, geometry, bone_hu=bone_hu)
+    labels, gaps = merge_cgpm(stage1, prediction, ct, geometry, bone_hu=bone_hu, max_mean_cost=max_mean_cost)
     seconds["cgpm_merge"] = time.perf_counter() - t0
     logger.info("CGPM: %d vessel end(s), %d patch(es), %d bridge(s)", len(ends), len(boxes), len(gaps))
     return CGPMResult(labels, gaps, len(ends), len(boxes), {k: round(v, 3) for k, v in seconds.items()})

@@ -2,7 +2,8 @@
 
 ``nnUNetTrainerCTA_CGPM`` writes the record at the start of training::
 
-    {"source": "simulated" | "predicted",        first-stage input: broken ground truth or out-of-fold predictions
+    {"source": "simulated" | "predicted" | "first_stage",   first-stage input: broken ground truth,
+                                                 out-of-fold predictions, or the first stage's in-sample ones
      "folder": "...",                           where that input was read from
      "first_stage_trainer": "nnUNetTrainerCTA_Base_cpu" | null,
      "first_stage_checkpoint": ".../fold_all/checkpoint_final.pth" | null}   weights it started from
@@ -60,7 +61,7 @@ def check_cgpm_matches(stage1, cgpm) -> None:
         first = record.get("first_stage_trainer") or (
             ((cgpm.plans.get("cta") or {}).get("cgpm") or {}).get("first_stage_trainer")
         )
-        tied = record.get("source") == "predicted" or record.get("first_stage_checkpoint")
+        tied = record.get("source") in ("predicted", "first_stage") or record.get("first_stage_checkpoint")
         if tied and first != stage1.trainer:
             how = (
                 "started from the weights"

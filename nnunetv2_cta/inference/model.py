@@ -43,7 +43,7 @@ def _source_coordinates(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, 
     return lo, hi, (src - lo).astype(np.float32)
 
 
-def _cpu_bf16(device):
+def cpu_bf16(device):
     """bfloat16 autocast on a CPU that has native bf16 (AVX512-BF16 / AMX: about twice as fast; the CPU
     recipe trains under the same autocast), else nothing."""
     import contextlib
@@ -539,7 +539,7 @@ class StageModel:
                 for start in range(0, len(windows), batch_size):
                     chunk = windows[start : start + batch_size]
                     x = torch.stack([data[(slice(None), *w)] for w in chunk]).to(self.device)
-                    with _cpu_bf16(self.device):
+                    with cpu_bf16(self.device):
                         out = self.predictor._internal_maybe_mirror_and_predict(x).float().cpu()
                     for w, o in zip(chunk, out):
                         logits[(slice(None), *w)] += o * gaussian

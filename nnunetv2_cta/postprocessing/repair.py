@@ -107,7 +107,7 @@ def repair_folder(
     model_dir: str | os.PathLike | None = None,
     *,
     baseline: bool = False,
-    folds: Sequence[int | str] | None = (0,),
+    folds: Sequence[int | str] | None = None,
     device: str = "cpu",
     checkpoint: str = "checkpoint_final.pth",
     bone_hu: float = 700.0,

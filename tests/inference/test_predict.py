@@ -68,8 +68,9 @@ def test_predict_phantom_case_with_cgpm(trained_models, tmp_path, capsys):
     record = _check_case(out, "PredictTiny_0005", trained_models["image"])
     assert record["repair_method"] == "cgpm"
     assert record["models"]["cgpm"]["configuration"] == "3d_cgpm"
-    # stage 1 has only fold 0, so its out-of-fold predictions are partial: the CGPM fell back to simulated breaks
-    assert len(list((trained_models["cgpm"] / "fold_0" / "simulated_previous_stage").iterdir())) == 5
+    # stage 1 has only fold 0, so its out-of-fold predictions are partial: the CGPM trained on the first stage's
+    # own predictions of the 5 training cases, made with its fold-0 checkpoint
+    assert len(list((trained_models["cgpm"] / "fold_0" / "first_stage_predictions").iterdir())) == 5
     assert (out / "stage1" / "PredictTiny_0005.nii.gz").is_file()
     printed = capsys.readouterr().out
     assert "PredictTiny_0005: FLAGGED in" in printed and "\n  check this case: " in printed
@@ -185,8 +186,8 @@ def test_predict_bad_configuration(trained_models, tmp_path):
     (other / "plans.json").write_text(json.dumps(plans))
     source = other / "fold_0" / "cgpm_source.json"
     record = json.loads(source.read_text())
-    # the tiny CGPM trained on simulated breaks but started from the tiny first stage's weights
-    assert record["source"] == "simulated" and record["first_stage_checkpoint"].endswith(
+    # the tiny CGPM trained on the tiny first stage's predictions and started from its weights
+    assert record["source"] == "first_stage" and record["first_stage_checkpoint"].endswith(
         "nnUNetTrainerCTA_Base_tiny__nnUNetCTAPlans_cpu__3d_fullres/fold_0/checkpoint_final.pth"
     )
     source.write_text(json.dumps({"source": "predicted"}))  # pretend it learned from another one's predictions

@@ -77,3 +77,23 @@ def test_starts_from_the_first_stage_weights(cgpm, planned_phantom, tmp_path):
         ConfigurationError, match=r"first-stage checkpoint .*: weight .* has shape .*another network"
     ):
         cgpm.load_first_stage_weights(str(path))
+
+
+def test_first_stage_source_needs_the_first_stage(planned_phantom):
+    class NeedsFirstStage(nnUNetTrainerCTA_CGPM_tiny):
+        previous_stage_source = "first_stage"
+
+    # dataset 910's plans name nnUNetTrainerCTA as the first stage, which was never trained here
+    with pytest.raises(
+        ConfigurationError,
+        match=r"previous_stage_source='first_stage' but first stage 'nnUNetTrainerCTA' has no checkpoint_final\.pth",
+    ):
+        _make(NeedsFirstStage, planned_phantom, "3d_cgpm")
+
+    class Unknown(nnUNetTrainerCTA_CGPM_tiny):
+        previous_stage_source = "oracle"
+
+    with pytest.raises(
+        ConfigurationError, match="previous_stage_source must be one of .*'first_stage'.*got 'oracle'"
+    ):
+        _make(Unknown, planned_phantom, "3d_cgpm")
