@@ -109,13 +109,7 @@ def register_cta_to_ncct(
     """
     import SimpleITK as sitk
 
-    if not 0 < sampling <= 1:
-        raise ConfigurationError(f"sampling must be in (0, 1], got {sampling!r}")
-    if iterations < 1:
-        raise ConfigurationError(f"iterations must be >= 1, got {iterations!r}")
-    for name, value in (("seed", seed), ("starts", starts)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
+    _check_registration_args(sampling=sampling, iterations=iterations, seed=seed, starts=starts)
     fixed = _to_sitk(np.clip(ncct, -1024, 3071).astype(np.float32), ncct_geometry)
     moving = _to_sitk(np.clip(cta, -1024, 3071).astype(np.float32), cta_geometry)
 
@@ -182,6 +176,16 @@ def register_cta_to_ncct(
         )
         return euler
     return result
+
+
+def _check_registration_args(*, sampling: float, iterations: int, seed: int, starts: int) -> None:
+    if not 0 < sampling <= 1:
+        raise ConfigurationError(f"sampling must be in (0, 1], got {sampling!r}")
+    if iterations < 1:
+        raise ConfigurationError(f"iterations must be >= 1, got {iterations!r}")
+    for name, value in (("seed", seed), ("starts", starts)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
 
 
 def resample_onto(
