@@ -163,17 +163,7 @@ def evaluate_case(
     labels = tuple(sorted({int(v) for v in labels} | {0}))
     regions = normalize_regions(regions, labels)
     vessel_set = {int(v) for v in vessel_labels}
-    gt, pred = np.asarray(gt), np.asarray(pred)
-    if gt.ndim != 3:
-        raise GeometryError(f"case {case!r}: ground truth must be a 3D [z, y, x] array, got shape {gt.shape}")
-    if pred.shape != gt.shape:
-        raise GeometryError(f"case {case!r}: prediction shape {pred.shape} != ground-truth shape {gt.shape}")
-    if pred_geometry is not None:
-        diff = geometry.mismatch(pred_geometry)
-        if diff is not None:
-            raise GeometryError(f"case {case!r}: prediction {diff} (ground truth)")
-    check_label_map(gt, labels, what=f"case {case!r} ground truth")
-    check_label_map(pred, labels, what=f"case {case!r} prediction")
+    gt, pred = _checked_pair(gt, pred, geometry, pred_geometry, labels, case)
     if isinstance(graph, (str, os.PathLike)):
         graph = load_graph(graph)
 
@@ -194,17 +184,7 @@ def evaluate_case(
             pair = VesselPair(gt_mask, pred_mask, spacing, parent=union_pair if is_vessel else None)
             del gt_mask, pred_mask
         if pair.gt_empty or pair.pred_empty:
-            which = (
-                "ground truth and prediction are"
-                if pair.gt_empty and pair.pred_empty
-                else ("ground truth is" if pair.gt_empty else "prediction is")
-            )
-            logger.warning(
-                "case %r, region %r: %s empty; using the documented empty-side values "
-                "(Dice 1 if both empty else 0, HD95/ASSD 0 mm if both empty else the image diagonal; "
-                "breaks not applicable)",
-                case, name, which,
-            )  # fmt: skip
+            _warn_empty_side(pair, case, name)
         m: dict[str, float | int] = {
             "empty_reference": int(pair.gt_empty),
             "empty_prediction": int(pair.pred_empty),
@@ -236,6 +216,36 @@ def evaluate_case(
         order = BASE_METRICS + VESSEL_METRICS
         metrics[name] = {k: _finite(m[k], case, name, k) for k in order if k in m}
     return {"metrics": metrics, "breaks": breaks}
+
+
+def _checked_pair(gt, pred, geometry, pred_geometry, labels: tuple[int, ...], case: str):
+    """``gt`` and ``pred`` as arrays after checking shape, grid and label values (errors name the case)."""
+    gt, pred = np.asarray(gt), np.asarray(pred)
+    if gt.ndim != 3:
+        raise GeometryError(f"case {case!r}: ground truth must be a 3D [z, y, x] array, got shape {gt.shape}")
+    if pred.shape != gt.shape:
+        raise GeometryError(f"case {case!r}: prediction shape {pred.shape} != ground-truth shape {gt.shape}")
+    if pred_geometry is not None:
+        diff = geometry.mismatch(pred_geometry)
+        if diff is not None:
+            raise GeometryError(f"case {case!r}: prediction {diff} (ground truth)")
+    check_label_map(gt, labels, what=f"case {case!r} ground truth")
+    check_label_map(pred, labels, what=f"case {case!r} prediction")
+    return gt, pred
+
+
+def _warn_empty_side(pair: VesselPair, case: str, name: str) -> None:
+    which = (
+        "ground truth and prediction are"
+        if pair.gt_empty and pair.pred_empty
+        else ("ground truth is" if pair.gt_empty else "prediction is")
+    )
+    logger.warning(
+        "case %r, region %r: %s empty; using the documented empty-side values "
+        "(Dice 1 if both empty else 0, HD95/ASSD 0 mm if both empty else the image diagonal; "
+        "breaks not applicable)",
+        case, name, which,
+    )  # fmt: skip
 
 
 def _surface(pair: VesselPair, spacing) -> dict[str, float]:
