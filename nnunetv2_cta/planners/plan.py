@@ -90,25 +90,10 @@ def plan_dataset(
 
     paths = require_nnunet_paths("nnUNet_raw", "nnUNet_preprocessed")
     preset_obj = get_preset(preset)
-    if int(num_processes) < 1:
-        raise ConfigurationError(f"num_processes must be >= 1, got {num_processes!r}")
-    if target_spacing is not None and (
-        len(target_spacing) != 3 or any(float(s) <= 0 for s in target_spacing)
-    ):
-        raise ConfigurationError(
-            f"target_spacing must be three positive mm values (z, y, x), got {target_spacing!r}"
-        )
+    _check_plan_args(num_processes, target_spacing)
     name = resolve_dataset_name(dataset, paths["nnUNet_raw"])
     dataset_id = int(name[7:10])
-    dataset_json_file = paths["nnUNet_raw"] / name / "dataset.json"
-    try:
-        dataset_json = json.loads(dataset_json_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise DatasetFormatError(f"cannot read {dataset_json_file}: {err}") from err
-    if not isinstance(dataset_json.get("channel_names"), dict) or not dataset_json["channel_names"]:
-        raise DatasetFormatError(
-            f"{dataset_json_file}: 'channel_names' missing or empty, expected e.g. {{'0': 'CT'}}"
-        )
+    dataset_json = _read_dataset_json(paths["nnUNet_raw"] / name / "dataset.json")
 
     from nnunetv2_cta.planners.cta_planner import PLANNERS, resolve_channel_normalization
 
@@ -121,11 +106,7 @@ def plan_dataset(
         raise OutputExistsError(f"plans file {plans_file} exists; pass --overwrite to replace it")
     check_images(paths["nnUNet_raw"] / name, dataset_json, configurations)
 
-    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import (
-        DatasetFingerprintExtractor,
-    )
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
-        extract_fingerprint_dataset,
         plan_experiment_dataset,
         preprocess_dataset,
     )
@@ -136,19 +117,9 @@ def plan_dataset(
     before = set(preprocessed.iterdir()) if existed else set()
     created = [plans_file]
     try:
-        try:
-            fingerprint = extract_fingerprint_dataset(
-                dataset_id,
-                DatasetFingerprintExtractor,
-                num_processes=int(num_processes),
-                check_dataset_integrity=verify,
-                clean=overwrite,
-                verbose=False,
-            )
-        except (AssertionError, RuntimeError) as err:
-            raise DatasetFormatError(
-                f"dataset {name}: nnU-Net's integrity check or fingerprinting failed: {err}"
-            ) from err
+        fingerprint = _fingerprint(
+            dataset_id, name, num_processes=num_processes, verify=verify, clean=overwrite
+        )
         warn_constant_intensities(fingerprint, dataset_json["channel_names"], name)
         if plans_file.exists():
             plans_file.unlink()  # nnU-Net merges into an existing plans file; --overwrite means replace
@@ -180,17 +151,68 @@ def plan_dataset(
             show_progress_bar=False,
         )
     except BaseException:
-        if not existed:
-            shutil.rmtree(preprocessed, ignore_errors=True)
-        else:
-            for path in {*created, *(set(preprocessed.iterdir()) - before)}:
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                elif path.exists():
-                    path.unlink()
+        _remove_added(preprocessed, existed=existed, before=before, created=created)
         raise
     logger.info("plans written to %s", plans_file)
     return plans_file
+
+
+def _check_plan_args(num_processes: int, target_spacing: Sequence[float] | None) -> None:
+    if int(num_processes) < 1:
+        raise ConfigurationError(f"num_processes must be >= 1, got {num_processes!r}")
+    if target_spacing is not None and (
+        len(target_spacing) != 3 or any(float(s) <= 0 for s in target_spacing)
+    ):
+        raise ConfigurationError(
+            f"target_spacing must be three positive mm values (z, y, x), got {target_spacing!r}"
+        )
+
+
+def _read_dataset_json(dataset_json_file: Path) -> dict:
+    """The raw dataset's ``dataset.json``; :class:`DatasetFormatError` when unreadable or without channels."""
+    try:
+        dataset_json = json.loads(dataset_json_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DatasetFormatError(f"cannot read {dataset_json_file}: {err}") from err
+    if not isinstance(dataset_json.get("channel_names"), dict) or not dataset_json["channel_names"]:
+        raise DatasetFormatError(
+            f"{dataset_json_file}: 'channel_names' missing or empty, expected e.g. {{'0': 'CT'}}"
+        )
+    return dataset_json
+
+
+def _fingerprint(dataset_id: int, name: str, *, num_processes: int, verify: bool, clean: bool) -> dict:
+    """nnU-Net's dataset fingerprint (optionally after its integrity check), failures as DatasetFormatError."""
+    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import (
+        DatasetFingerprintExtractor,
+    )
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import extract_fingerprint_dataset
+
+    try:
+        return extract_fingerprint_dataset(
+            dataset_id,
+            DatasetFingerprintExtractor,
+            num_processes=int(num_processes),
+            check_dataset_integrity=verify,
+            clean=clean,
+            verbose=False,
+        )
+    except (AssertionError, RuntimeError) as err:
+        raise DatasetFormatError(
+            f"dataset {name}: nnU-Net's integrity check or fingerprinting failed: {err}"
+        ) from err
+
+
+def _remove_added(preprocessed: Path, *, existed: bool, before: set[Path], created: list[Path]) -> None:
+    """Undo a failed ``plan_dataset``: remove the folder it created, or what it added to an existing one."""
+    if not existed:
+        shutil.rmtree(preprocessed, ignore_errors=True)
+        return
+    for path in {*created, *(set(preprocessed.iterdir()) - before)}:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
 
 
 def check_images(raw: Path, dataset_json: dict, configurations: Sequence[str]) -> None:
