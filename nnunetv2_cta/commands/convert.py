@@ -39,7 +39,11 @@ def _dataset_args(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    for add in (_add_dicom, _add_nifti_pairs, _add_split_regions, _add_topcow, _add_ncct_cta, _add_dsa):
+        add(sub)
 
+
+def _add_dicom(sub) -> None:
     p = sub.add_parser("dicom", help="DICOM series -> NIfTI in HU + JSON sidecar")
     p.add_argument("input", help="folder with DICOM files (searched recursively)")
     p.add_argument("output", help="output folder for series_<hash>.nii.gz and .json")
@@ -62,6 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+
+def _add_nifti_pairs(sub) -> None:
     p = sub.add_parser("nifti-pairs", help="images + label maps -> raw dataset")
     p.add_argument("images", help="folder of images (<case>.nii.gz or <case>_0000.nii.gz; NIfTI/MHA/NRRD)")
     p.add_argument("labels", help="folder of label maps (<case>.<ending>)")
@@ -73,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--regions", action="store_true", help="declare the overlapping vessel region")
     p.add_argument("--rename", action="store_true", help="name cases case_000.. instead of by file name")
 
+
+def _add_split_regions(sub) -> None:
     p = sub.add_parser("split-regions", help="images + vessel masks -> aorta/carotid/intracranial labels")
     p.add_argument("images", help="folder of CT images in HU")
     p.add_argument("masks", help="folder of vessel masks (binary, or label maps with --vessel-values)")
@@ -93,6 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-regions", action="store_true", help="plain labels without the vessel region")
 
+
+def _add_topcow(sub) -> None:
     p = sub.add_parser("topcow", help="TopCoW challenge folder -> raw dataset")
     p.add_argument("root", help="TopCoW folder (imagesTr / cow_seg_labelsTr, searched recursively)")
     _dataset_args(p)
@@ -103,6 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--keep-cow-classes", action="store_true", help="keep the 13 CoW classes (1..13) instead of 4"
     )
 
+
+def _add_ncct_cta(sub) -> None:
     p = sub.add_parser("ncct-cta", help="NCCT + CTA + CTA labels -> NCCT dataset (registration)")
     p.add_argument("ncct", help="folder of NCCT images")
     p.add_argument("cta", help="folder of CTA images (same case names)")
@@ -115,6 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--sampling", type=float, default=0.1, help="fraction of voxels sampled by the metric")
     p.add_argument("--regions", action="store_true", help="declare the overlapping vessel region")
 
+
+def _add_dsa(sub) -> None:
     p = sub.add_parser("dsa", help="3D-DSA fill + subtracted (or mask) volumes -> raw dataset")
     p.add_argument("fill", help="folder of fill volumes")
     p.add_argument("second", help="folder of subtracted volumes (or mask volumes with --mask-volumes)")
