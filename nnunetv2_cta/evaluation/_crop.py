@@ -13,20 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnunetv2_cta.errors import GeometryError, SpacingError
-
-
-def as_spacing(spacing) -> tuple[float, float, float]:
-    """Check a ``(z, y, x)`` spacing in mm and return it as three floats."""
-    try:
-        values = tuple(float(s) for s in spacing)
-    except (TypeError, ValueError) as err:
-        raise SpacingError(
-            f"spacing must be three positive numbers (z, y, x) in mm, got {spacing!r}"
-        ) from err
-    if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
-        raise SpacingError(f"spacing must be three positive finite numbers (z, y, x) in mm, got {spacing!r}")
-    return values
+from nnunetv2_cta._arrays import bounding_box
+from nnunetv2_cta.errors import GeometryError
 
 
 def as_mask(array: np.ndarray, what: str) -> np.ndarray:
@@ -43,18 +31,6 @@ def check_pair(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if gt_mask.shape != pred_mask.shape:
         raise GeometryError(f"prediction shape {pred_mask.shape} != ground-truth shape {gt_mask.shape}")
     return gt_mask, pred_mask
-
-
-def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Tight bounding box of the non-zero voxels of a 3D mask, or ``None`` when it is empty."""
-    box = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hits = np.flatnonzero(np.any(mask, axis=other))
-        if hits.size == 0:
-            return None
-        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
-    return tuple(box)  # type: ignore[return-value]
 
 
 def padded(mask: np.ndarray, box: tuple[slice, slice, slice], pad: int = 1) -> np.ndarray:

@@ -52,8 +52,8 @@ import cc3d
 import numpy as np
 from scipy.sparse import csgraph
 
+from nnunetv2_cta._arrays import as_spacing
 from nnunetv2_cta.errors import GeometryError
-from nnunetv2_cta.evaluation._crop import as_spacing
 from nnunetv2_cta.evaluation.centerline import VesselPair
 
 

@@ -23,7 +23,8 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from skimage.morphology import skeletonize as _skimage_skeletonize
 
-from nnunetv2_cta.evaluation._crop import as_mask, as_spacing, bounding_box, padded
+from nnunetv2_cta._arrays import as_spacing, bounding_box
+from nnunetv2_cta.evaluation._crop import as_mask, padded
 
 #: The 13 offsets of one half of the 26-neighbourhood (the other half is their negation).
 HALF_NEIGHBOURHOOD: np.ndarray = np.array(

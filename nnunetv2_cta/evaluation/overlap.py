@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnunetv2_cta.evaluation._crop import as_spacing, check_pair
+from nnunetv2_cta._arrays import as_spacing
+from nnunetv2_cta.evaluation._crop import check_pair
 
 
 def confusion(gt: np.ndarray, pred: np.ndarray) -> dict[str, int]:

@@ -21,7 +21,8 @@ import edt
 import numpy as np
 from scipy.spatial import cKDTree
 
-from nnunetv2_cta.evaluation._crop import as_spacing, check_pair, crop_pair, image_diagonal_mm, interior
+from nnunetv2_cta._arrays import as_spacing
+from nnunetv2_cta.evaluation._crop import check_pair, crop_pair, image_diagonal_mm, interior
 
 #: Use the k-d tree when the box has more than this many voxels per surface voxel (both surfaces counted).
 #: Measured on this 2-core machine: edt 45 ns per voxel (two transforms per pair), k-d tree build + query

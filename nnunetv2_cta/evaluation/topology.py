@@ -27,7 +27,8 @@ from __future__ import annotations
 import cc3d
 import numpy as np
 
-from nnunetv2_cta.evaluation._crop import as_mask, bounding_box, check_pair, padded
+from nnunetv2_cta._arrays import bounding_box
+from nnunetv2_cta.evaluation._crop import as_mask, check_pair, padded
 from nnunetv2_cta.evaluation.centerline import skeletonize
 
 

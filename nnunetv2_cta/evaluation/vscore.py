@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
+from nnunetv2_cta._arrays import as_spacing
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
-from nnunetv2_cta.evaluation._crop import as_spacing
 from nnunetv2_cta.evaluation.centerline import VesselPair
 
 logger = logging.getLogger(__name__)

@@ -12,22 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2_cta.errors import ConfigurationError, GeometryError, SpacingError
+from nnunetv2_cta._arrays import as_spacing
+from nnunetv2_cta.errors import ConfigurationError, GeometryError
 from nnunetv2_cta.io import atomic_path
 
 
-def as_spacing(spacing) -> np.ndarray:
-    """A ``(z, y, x)`` spacing in mm (a 3-sequence or anything with a ``.spacing``) as a float array."""
-    spacing = getattr(spacing, "spacing", spacing)
-    try:
-        values = np.array([float(s) for s in spacing], dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise SpacingError(
-            f"spacing must be three positive numbers (z, y, x) in mm, got {spacing!r}"
-        ) from err
-    if values.shape != (3,) or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise SpacingError(f"spacing must be three positive finite numbers (z, y, x) in mm, got {spacing!r}")
-    return values
+def spacing_mm(spacing) -> np.ndarray:
+    """A ``(z, y, x)`` spacing in mm (a 3-sequence or anything with a ``.spacing``) as a float64 array.
+
+    Checked by :func:`nnunetv2_cta._arrays.as_spacing` (:class:`SpacingError` naming the value).
+    """
+    return np.asarray(as_spacing(getattr(spacing, "spacing", spacing)), dtype=np.float64)
 
 
 def as_volume(array, what: str) -> np.ndarray:
@@ -144,17 +139,3 @@ def save_figure(path: str | os.PathLike, fig, *, dpi: float = 100.0) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, facecolor=fig.get_facecolor())
     return Path(path)
-
-
-def bounding_box(mask: np.ndarray, pad=0) -> tuple[slice, slice, slice] | None:
-    """Bounding box of the non-zero voxels of a 3D mask, widened by ``pad`` voxels (int or per axis)."""
-    pad = np.broadcast_to(np.asarray(pad, dtype=int), (3,))
-    box = []
-    for axis in range(3):
-        hits = np.flatnonzero(np.any(mask, axis=tuple(a for a in range(3) if a != axis)))
-        if hits.size == 0:
-            return None
-        box.append(
-            slice(max(int(hits[0]) - pad[axis], 0), min(int(hits[-1]) + 1 + pad[axis], mask.shape[axis]))
-        )
-    return tuple(box)  # type: ignore[return-value]

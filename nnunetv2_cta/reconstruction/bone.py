@@ -14,9 +14,10 @@ import logging
 import edt
 import numpy as np
 
+from nnunetv2_cta._arrays import bounding_box
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.labels import BONE, VESSEL_LABELS
-from nnunetv2_cta.reconstruction._common import as_spacing, as_volume, bounding_box, check_same_shape
+from nnunetv2_cta.reconstruction._common import as_volume, check_same_shape, spacing_mm
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def bone_free_ct(
     ct = as_volume(ct, "ct")
     labels = as_volume(labels, "labels")
     check_same_shape(ct, labels, "ct", "labels")
-    sp = as_spacing(spacing)
+    sp = spacing_mm(spacing)
     if not np.isfinite(margin_mm) or margin_mm < 0:
         raise ConfigurationError(f"margin_mm must be a non-negative number of mm, got {margin_mm!r}")
     if fill_hu is None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.labels import LABEL_NAMES, VESSEL_LABELS
-from nnunetv2_cta.reconstruction._common import as_spacing, as_volume
+from nnunetv2_cta.reconstruction._common import as_volume, spacing_mm
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def suspected_breaks(
     labels = as_volume(labels, "labels")
     if geometry is None and hasattr(spacing, "index_to_world"):
         geometry = spacing
-    sp = as_spacing(spacing)
+    sp = spacing_mm(spacing)
     if not np.isfinite(max_gap_mm) or max_gap_mm <= 0:
         raise ConfigurationError(f"max_gap_mm must be a positive number of mm, got {max_gap_mm!r}")
     if not 0 < max_angle_deg <= 180:

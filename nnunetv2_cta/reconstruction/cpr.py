@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from nnunetv2_cta.errors import ConfigurationError, GeometryError
-from nnunetv2_cta.reconstruction._common import as_spacing, as_volume, as_window, save_figure
+from nnunetv2_cta.reconstruction._common import as_volume, as_window, save_figure, spacing_mm
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def straightened_cpr(
         ``v``. Outside the volume the value is -1024.
     """
     volume = as_volume(volume, "volume")
-    sp = as_spacing(spacing)
+    sp = spacing_mm(spacing)
     p = as_path(path_zyx)
     if not np.isfinite(width_mm) or width_mm <= 0:
         raise ConfigurationError(f"width_mm must be a positive number of mm, got {width_mm!r}")

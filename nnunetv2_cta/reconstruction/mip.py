@@ -21,12 +21,12 @@ import numpy as np
 from nnunetv2_cta.errors import ConfigurationError, GeometryError
 from nnunetv2_cta.io import atomic_path
 from nnunetv2_cta.reconstruction._common import (
-    as_spacing,
     as_volume,
     as_window,
     get_view,
     resample_2d,
     save_grey_png,
+    spacing_mm,
     to_view_order,
 )
 
@@ -43,7 +43,7 @@ def mip_image(volume: np.ndarray, spacing, view: str = "anterior") -> tuple[np.n
         ``(image, pixel_mm)``: float32 2D image in the volume's units (HU) and its pixel size in mm.
     """
     volume = as_volume(volume, "volume")
-    sp = as_spacing(spacing)
+    sp = spacing_mm(spacing)
     v = get_view(view)
     if view not in MIP_VIEWS:
         raise ConfigurationError(f"MIP view must be one of {MIP_VIEWS}, got {view!r}")

@@ -39,9 +39,10 @@ import edt
 import numpy as np
 from scipy import ndimage
 
+from nnunetv2_cta._arrays import bounding_box
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.labels import AORTA, CAROTID, INTRACRANIAL, VESSEL_LABELS
-from nnunetv2_cta.reconstruction._common import as_spacing, as_volume, bounding_box
+from nnunetv2_cta.reconstruction._common import as_volume, spacing_mm
 
 logger = logging.getLogger(__name__)
 
@@ -325,7 +326,7 @@ def centerline_paths(
         found and run within a voxel of the phantom's own centerlines of the named arteries.
     """
     labels = as_volume(labels, "labels")
-    sp = as_spacing(spacing)
+    sp = spacing_mm(spacing)
     for name, value in (("grid_mm", grid_mm), ("intracranial_mm", intracranial_mm)):
         if not np.isfinite(value) or value <= 0:
             raise ConfigurationError(f"{name} must be a positive number of mm, got {value!r}")
@@ -353,5 +354,5 @@ def centerline_paths(
 
 def path_length_mm(path_zyx: np.ndarray, spacing) -> float:
     """Length in mm of a polyline given in voxel coordinates ``[z, y, x]``."""
-    p = np.asarray(path_zyx, dtype=np.float64) * as_spacing(spacing)
+    p = np.asarray(path_zyx, dtype=np.float64) * spacing_mm(spacing)
     return float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum()) if len(p) > 1 else 0.0

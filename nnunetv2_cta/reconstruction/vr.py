@@ -26,15 +26,15 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from nnunetv2_cta._arrays import bounding_box
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.labels import LABEL_NAMES, VESSEL_LABELS
 from nnunetv2_cta.reconstruction._common import (
-    as_spacing,
     as_volume,
-    bounding_box,
     get_view,
     resample_2d,
     save_figure,
+    spacing_mm,
     to_view_order,
 )
 
@@ -77,7 +77,7 @@ def depth_and_region(
         ``(depth, region, pixel_mm)``; ``region`` is uint8 (0 where the ray misses).
     """
     labels = as_volume(labels, "labels")
-    sp = as_spacing(spacing)
+    sp = spacing_mm(spacing)
     v = get_view(view)
     show = np.isin(labels, list(labels_to_show))
     box = bounding_box(show, 2)
