@@ -392,6 +392,20 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int | None =
     return write_text_atomic(path, json.dumps(obj, indent=indent, **dumps))
 
 
+def json_default(value):
+    """``default=`` for :func:`json.dumps`: numpy scalars -> Python numbers, arrays -> lists, paths -> str.
+
+    Anything else raises ``TypeError`` naming its type, e.g. ``json_default(object())``.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 @contextmanager
 def atomic_folder(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; it becomes ``path`` when the block ends without error.

@@ -35,6 +35,7 @@ from nnunetv2_cta.io import (
     check_same_grid,
     discard,
     group_case_files,
+    json_default,
     publish,
     single_channel,
     strip_volume_ending,
@@ -384,7 +385,7 @@ class RawDatasetWriter:
         if self.labels is not None:
             dj["labels"] = dict(self.labels)
         dj["channel_names"] = {"0": self.channel_name}
-        write_json_atomic(self.tmp / "dataset.json", dj, default=_json_default)
+        write_json_atomic(self.tmp / "dataset.json", dj, default=json_default)
         if self.overwrite:
             for old in [*folders_using_id(self.root, self.dataset_id), self.target]:
                 if old.exists():
@@ -396,14 +397,6 @@ class RawDatasetWriter:
         for line in self.summary.lines():
             logger.info(line)
         return self.summary
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def list_cases(folder: str | os.PathLike) -> dict[str, Path]:
