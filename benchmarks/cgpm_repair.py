@@ -86,7 +86,14 @@ def score(gt, stage1, out, geometry, graph, occlusions, seconds: float) -> dict:
 
 
 def repair_all(
-    ct, geometry, stage1, cgpm, cleanup: bool, sites: str = "facing", max_mean_cost: float = 1.5
+    ct,
+    geometry,
+    stage1,
+    cgpm,
+    cleanup: bool,
+    sites: str = "facing",
+    max_mean_cost: float = 1.5,
+    path_cost: float | None = 2.0,
 ) -> dict[str, tuple[np.ndarray, float]]:
     from nnunetv2_cta.cgpm.runner import repair_with_cgpm
 
@@ -96,7 +103,9 @@ def repair_all(
     if cgpm is not None:
         t = time.perf_counter()
         outs["cgpm"] = (
-            repair_with_cgpm(cgpm, ct, geometry, stage1, sites=sites, max_mean_cost=max_mean_cost).labels,
+            repair_with_cgpm(
+                cgpm, ct, geometry, stage1, sites=sites, max_mean_cost=max_mean_cost, path_cost=path_cost
+            ).labels,
             time.perf_counter() - t,
         )
     if cleanup:
@@ -174,6 +183,7 @@ def run(args) -> None:
             cleanup=args.set == "heldout",
             sites=args.sites,
             max_mean_cost=args.max_mean_cost,
+            path_cost=None if args.path_cost <= 0 else args.path_cost,
         )
         base = outs["stage1"][0]
         row = {"case": case, "stage1_seconds": stage1_seconds}
@@ -239,6 +249,9 @@ def main() -> None:
     ap.add_argument("--max-cases", type=int, default=None)
     ap.add_argument("--sites", choices=("facing", "all"), default="facing", help="CGPM candidate sites")
     ap.add_argument("--max-mean-cost", type=float, default=1.5, help="CGPM merge contrast rule")
+    ap.add_argument(
+        "--path-cost", type=float, default=2.0, help="CGPM probability paths: max mean 1/p (0: off)"
+    )
     args = ap.parse_args()
     if args.set == "report":
         report(args)

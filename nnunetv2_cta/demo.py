@@ -54,7 +54,7 @@ FULL = DemoSettings(
     train_cases=20,
     test_cases=4,
     trainer="nnUNetTrainerCTA_Base_cpu",
-    cgpm_trainer="nnUNetTrainerCTA_CGPM_demo",
+    cgpm_trainer="nnUNetTrainerCTA_CGPM_cpu",
 )
 
 

@@ -9,6 +9,13 @@
    (:meth:`~nnunetv2_cta.inference.model.StageModel.patch_logits`), not on a second full-volume pass.
 3. **Merge.** The patch logits are exported to the image grid like stage 1's, and only bridges between
    first-stage vessel pieces, with contrast and off bone, are added (:func:`nnunetv2_cta.cgpm.merge.merge_cgpm`).
+4. **Paths through the CGPM's vessel probability.** Where the network's own output does not join two pieces,
+   facing vessel ends are joined along the minimal-cost path of
+   :func:`~nnunetv2_cta.postprocessing.gap_bridging.bridge_gaps` with the cost ``1 / p`` of the CGPM's vessel
+   probability ``p`` instead of the CT's HU (the network tells a faint artery from soft tissue, a vein or bone
+   better than a HU band does); a path whose mean cost over its new voxels exceeds ``path_cost`` (mean
+   probability below about ``1 / path_cost``) is refused, and so is any path through bone (CT ``>= bone_hu``
+   or labelled bone). ``path_cost=None`` leaves this step out.
 """
 
 from __future__ import annotations
@@ -40,8 +47,8 @@ class CGPMResult:
         gaps: the bridges it added.
         num_ends: dangling vessel ends found in the first stage (candidate break sites).
         num_patches: patches the network ran on.
-        seconds: time of ``cgpm_sites``, ``cgpm_network``, ``cgpm_export``, ``cgpm_merge`` (and
-            ``cgpm_preprocess`` when it preprocessed).
+        seconds: time of ``cgpm_sites``, ``cgpm_network``, ``cgpm_export``, ``cgpm_merge``, ``cgpm_paths``
+            (and ``cgpm_preprocess`` when it preprocessed).
         note: why nothing was done, when nothing was.
     """
 
@@ -63,6 +70,7 @@ def repair_with_cgpm(
     bone_hu: float = 700.0,
     sites: str = "facing",
     max_mean_cost: float = 1.5,
+    path_cost: float | None = 2.0,
 ) -> CGPMResult:
     """Repair ``stage1`` (label map on the CT's grid) with the CGPM ``cgpm`` (a ``StageModel``).
 
@@ -77,6 +85,7 @@ def repair_with_cgpm(
         sites: ``"facing"``: patches only around vessel ends that face another vessel piece within a
             quarter patch (:func:`~nnunetv2_cta.cgpm.sites.facing_ends`); ``"all"``: around every end.
         max_mean_cost: contrast rule of the merge (:func:`~nnunetv2_cta.cgpm.merge.merge_cgpm`).
+        path_cost: largest mean ``1 / p`` along a path of step 4 (``None``: no paths).
 
     Raises:
         GeometryError: ``stage1`` is not on the CT's grid (both shapes named).
@@ -120,11 +129,23 @@ def repair_with_cgpm(
     seconds["cgpm_network"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     prediction = cgpm.export(logits, props)
+    probability = None
+    if path_cost is not None:
+        probability = cgpm.export_values(cgpm.vessel_probability(logits), props)
     del logits
     seconds["cgpm_export"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     labels, gaps = merge_cgpm(stage1, prediction, ct, geometry, bone_hu=bone_hu, max_mean_cost=max_mean_cost)
     seconds["cgpm_merge"] = time.perf_counter() - t0
+    if probability is not None:
+        from nnunetv2_cta.postprocessing.gap_bridging import IMPASSABLE, bridge_gaps
+
+        t0 = time.perf_counter()
+        cost = np.minimum(1.0 / np.maximum(probability, 1.0 / IMPASSABLE), IMPASSABLE).astype(np.float32)
+        del probability
+        labels, paths = bridge_gaps(labels, ct, geometry, bone_hu=bone_hu, max_mean_cost=path_cost, cost=cost)
+        gaps = gaps + paths
+        seconds["cgpm_paths"] = time.perf_counter() - t0
     logger.info("CGPM: %d vessel end(s), %d patch(es), %d bridge(s)", len(ends), len(boxes), len(gaps))
     return CGPMResult(labels, gaps, len(ends), len(boxes), {k: round(v, 3) for k, v in seconds.items()})
 

@@ -142,7 +142,6 @@ def logits_to_labels(
         ``uint8`` label map of ``shape``.
     """
     import torch
-    import torch.nn.functional as F
 
     logits = torch.as_tensor(logits)
     if logits.ndim != 4:
@@ -159,23 +158,32 @@ def logits_to_labels(
         decoder = RegionDecoder(
             regions if regions is not None else [(c,) for c in regions_class_order], regions_class_order
         )
-    lo, hi, w = _source_coordinates(logits.shape[1], shape[0])
     out = np.empty(shape, dtype=np.uint8)
-    for start in range(0, shape[0], slab):
-        stop = min(start + slab, shape[0])
-        first, last = int(lo[start]), int(hi[stop - 1])
-        planes = logits[:, first : last + 1].float().permute(1, 0, 2, 3)  # (n, C, y, x)
-        if planes.shape[2:] != shape[1:]:
-            planes = F.interpolate(planes, size=shape[1:], mode="bilinear", align_corners=False)
-        a = planes[torch.from_numpy(lo[start:stop] - first)]
-        b = planes[torch.from_numpy(hi[start:stop] - first)]
-        wt = torch.from_numpy(w[start:stop]).view(-1, 1, 1, 1)
-        values = a * (1 - wt) + b * wt  # (k, C, y, x)
+    for start, stop, values in _interpolated_slabs(logits, shape, slab):
         if decoder is None:
             out[start:stop] = values.argmax(1).numpy().astype(np.uint8)
         else:
             out[start:stop] = decoder(values)
     return out
+
+
+def _interpolated_slabs(values, shape: tuple[int, int, int], slab: int):
+    """Yield ``(start, stop, tensor (k, C, y, x))``: ``values`` ``(C, z, y, x)`` interpolated trilinearly
+    (separable: bilinear per slice, then linear along z) to output slices ``start:stop`` of ``shape``."""
+    import torch
+    import torch.nn.functional as F
+
+    lo, hi, w = _source_coordinates(values.shape[1], shape[0])
+    for start in range(0, shape[0], slab):
+        stop = min(start + slab, shape[0])
+        first, last = int(lo[start]), int(hi[stop - 1])
+        planes = values[:, first : last + 1].float().permute(1, 0, 2, 3)  # (n, C, y, x)
+        if planes.shape[2:] != shape[1:]:
+            planes = F.interpolate(planes, size=shape[1:], mode="bilinear", align_corners=False)
+        a = planes[torch.from_numpy(lo[start:stop] - first)]
+        b = planes[torch.from_numpy(hi[start:stop] - first)]
+        wt = torch.from_numpy(w[start:stop]).view(-1, 1, 1, 1)
+        yield start, stop, a * (1 - wt) + b * wt
 
 
 def check_model_labels(model_dir: Path) -> None:
@@ -457,6 +465,38 @@ class StageModel:
             regions_class_order=lm.regions_class_order if lm.has_regions else None,
         )
         full = np.zeros(props["shape_before_cropping"], dtype=np.uint8)
+        box = tuple(slice(int(a), int(b)) for a, b in props["bbox_used_for_cropping"])
+        full[box] = cropped
+        return np.ascontiguousarray(full.transpose(self.predictor.plans_manager.transpose_backward))
+
+    def vessel_probability(self, logits) -> torch.Tensor:
+        """``(1, z, y, x)`` probability that a voxel is vessel (any vessel label), on the model's grid: the
+        sigmoid of the region holding every vessel label, or the summed softmax of the vessel classes."""
+        import torch
+
+        from nnunetv2_cta.labels import VESSEL_LABELS
+
+        logits = torch.as_tensor(logits).float()
+        lm = self.label_manager
+        if lm.has_regions:
+            vessel = set(VESSEL_LABELS) & set(lm.foreground_labels)
+            for c, region in enumerate(lm.foreground_regions):
+                if set(np.atleast_1d(region).tolist()) == vessel:
+                    return torch.sigmoid(logits[c : c + 1])
+            raise ConfigurationError(
+                f"model {str(self.model_dir)!r} has no region of all vessel labels {sorted(vessel)}"
+            )
+        classes = [int(v) for v in VESSEL_LABELS if v in lm.foreground_labels]
+        return torch.softmax(logits, 0)[classes].sum(0, keepdim=True)
+
+    def export_values(self, values, props: dict, fill: float = 0.0) -> np.ndarray:
+        """A float map ``(1, z, y, x)`` on the model's grid (e.g. :meth:`vessel_probability`) interpolated to the
+        image's grid like :meth:`export` (``fill`` outside nnU-Net's crop); float32."""
+        shape = tuple(int(s) for s in props["shape_after_cropping_and_before_resampling"])
+        cropped = np.empty(shape, dtype=np.float32)
+        for start, stop, slab in _interpolated_slabs(values, shape, EXPORT_SLAB):
+            cropped[start:stop] = slab[:, 0].numpy()
+        full = np.full(props["shape_before_cropping"], fill, dtype=np.float32)
         box = tuple(slice(int(a), int(b)) for a, b in props["bbox_used_for_cropping"])
         full[box] = cropped
         return np.ascontiguousarray(full.transpose(self.predictor.plans_manager.transpose_backward))

@@ -209,6 +209,7 @@ def bridge_gaps(
     max_mean_cost: float = 1.5,
     min_component_voxels: int = 4,
     loop_ratio: float = 5.0,
+    cost: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[RepairedGap]]:
     """Reconnect interrupted vessels of a label map along minimal-cost paths (method in the module docstring).
 
@@ -227,6 +228,9 @@ def bridge_gaps(
         min_component_voxels: components smaller than this are ignored (noise, not vessel pieces).
         loop_ratio: two points of one component may be bridged when the way between them along the
             skeleton exceeds ``loop_ratio`` times their distance (a cut inside a loop).
+        cost: a cost field ``[z, y, x]`` (>= 1 where passable) to use instead of :func:`hu_cost` of the image,
+            e.g. from a network's vessel probability (:mod:`nnunetv2_cta.cgpm.runner`); voxels at or above
+            ``bone_hu`` in the image and bone-labelled voxels stay impassable.
 
     Returns:
         ``(repaired, gaps)``: a new label map (same dtype) and one :class:`RepairedGap` per bridge.
@@ -236,6 +240,8 @@ def bridge_gaps(
         bridge of about 8-14 mm (endpoint to endpoint, the skeleton tips retract a little from the cut faces).
     """
     _check_bridge_args(labels, image, max_gap_mm, max_mean_cost, max_angle_deg)
+    if cost is not None and cost.shape != labels.shape:
+        raise GeometryError(f"cost shape {cost.shape} != labels shape {labels.shape}")
     spacing = _spacing(geometry)
     if tangent_mm is None:
         tangent_mm = max(6.0, 3.0 * float(spacing.max()))
@@ -254,7 +260,7 @@ def bridge_gaps(
 
     max_angle = np.deg2rad(max_angle_deg)
     pos = np.array([e.index for e in ends], dtype=np.float64) * spacing if ends else np.zeros((0, 3))
-    joiner = _Joiner(out, (image, vessel, spacing, world, contrast_hu, bone_hu, max_mean_cost))
+    joiner = _Joiner(out, (image, vessel, spacing, world, contrast_hu, bone_hu, max_mean_cost, cost))
     for _, i, j in _candidate_pairs(ends, pos, around_loop, max_gap_mm, max_angle):
         if i in joiner.used or j in joiner.used:
             continue
@@ -438,6 +444,7 @@ def _bridge(
     contrast_hu,
     bone_hu: float,
     max_mean_cost: float,
+    cost_field: np.ndarray | None = None,
 ) -> RepairedGap | None:
     """Find, check and paint one bridge into ``out`` (in place); ``None`` when refused."""
     ia, ib = np.array(a.index), np.array(b.index)
@@ -447,7 +454,11 @@ def _bridge(
     hi = np.minimum(np.maximum(ia, ib) + margin + 1, out.shape)
     box = tuple(slice(int(s), int(e)) for s, e in zip(lo, hi))
     lab = out[box]
-    if image is None:
+    if cost_field is not None:
+        cost = np.array(cost_field[box], dtype=np.float32)
+        if image is not None:
+            cost[image[box] >= bone_hu] = IMPASSABLE
+    elif image is None:
         cost = np.ones(lab.shape, np.float32)
     else:
         cost = hu_cost(image[box], contrast_hu=contrast_hu, bone_hu=bone_hu)
