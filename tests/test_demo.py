@@ -50,7 +50,9 @@ def test_demo_chain_writes_metrics_for_held_out_cases(tmp_path, monkeypatch):
     for region, values in summary["mean"].items():  # same models, same cases: same scores
         assert resumed["mean"][region]["dice"] == pytest.approx(values["dice"], abs=1e-6)
 
-    with pytest.raises(OutputExistsError, match="not an interrupted demo with these settings; pass --overwrite"):
+    with pytest.raises(
+        OutputExistsError, match="not an interrupted demo with these settings; pass --overwrite"
+    ):
         run_demo(out, settings=TINY, seed=1)  # another seed is another demo
     (tmp_path / "other").mkdir()
     with pytest.raises(OutputExistsError, match="not an interrupted demo"):
@@ -64,7 +66,10 @@ def test_demo_schedules_name_registered_trainers():
     for settings in (QUICK, FULL):
         assert settings.trainer in TRAINERS and settings.cgpm_trainer in (None, *TRAINERS)
         assert settings.phantom_preset == "train"  # 1.25 mm: intracranial arteries resolved
-    assert TRAINERS[QUICK.trainer].num_epochs_default * TRAINERS[QUICK.trainer].num_iterations_per_epoch_default == 1000
+    assert (
+        TRAINERS[QUICK.trainer].num_epochs_default * TRAINERS[QUICK.trainer].num_iterations_per_epoch_default
+        == 1000
+    )
 
 
 def test_demo_cli_takes_o_like_every_other_command():

@@ -75,7 +75,7 @@ def test_missing_or_broken_record(tmp_path):
     ):
         check_cgpm_matches(stage1, cgpm)
     (cgpm.model_dir / "fold_all" / SOURCE_RECORD).write_text("{not json")
-    with pytest.raises(ConfigurationError, match="cannot read .*cgpm_source.json"):
+    with pytest.raises(ConfigurationError, match=r"cannot read .*cgpm_source\.json"):
         read_source_records(cgpm.model_dir, cgpm.folds)
 
 

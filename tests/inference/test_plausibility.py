@@ -8,7 +8,10 @@ import pytest
 from nnunetv2_cta.inference.plausibility import check_plausibility
 
 # a model trained at 1.25 mm on 264 x 160 x 160 voxels: field of view 330 x 200 x 200 mm
-PLANS = {"original_median_spacing_after_transp": [1.25, 1.25, 1.25], "original_median_shape_after_transp": [264, 160, 160]}
+PLANS = {
+    "original_median_spacing_after_transp": [1.25, 1.25, 1.25],
+    "original_median_shape_after_transp": [264, 160, 160],
+}
 
 
 def _labels(shape, vessel_voxels: int, value: int = 3) -> np.ndarray:
@@ -52,7 +55,9 @@ def test_domain_flags_spacing_and_field_of_view():
 
 def test_phantom_trained_model_says_so():
     labels = _labels((100, 100, 100), 50_000)
-    result = check_plausibility(labels, (1.0, 1.0, 1.0), dataset_json={"phantom": {"generator": "nnunetv2_cta"}})
+    result = check_plausibility(
+        labels, (1.0, 1.0, 1.0), dataset_json={"phantom": {"generator": "nnunetv2_cta"}}
+    )
     assert result["flags"] == [
         "the model was trained on synthetic phantom data only: its output on a real scan is not validated"
     ]

@@ -190,7 +190,9 @@ def test_predict_bad_configuration(trained_models, tmp_path):
     assert record["source"] == "first_stage" and record["first_stage_checkpoint"].endswith(
         "nnUNetTrainerCTA_Base_tiny__nnUNetCTAPlans_cpu__3d_fullres/fold_0/checkpoint_final.pth"
     )
-    source.write_text(json.dumps({"source": "predicted"}))  # pretend it learned from another one's predictions
+    source.write_text(
+        json.dumps({"source": "predicted"})
+    )  # pretend it learned from another one's predictions
     with pytest.raises(
         ConfigurationError,
         match="learned from the predictions of first stage 'nnUNetTrainerCTA'; the stage-1 "

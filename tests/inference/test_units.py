@@ -101,7 +101,9 @@ def test_export_bad_input():
     with pytest.raises(ConfigurationError, match="regions_class_order has 2 entries for 3 logit channels"):
         logits_to_labels(torch.zeros(3, 1, 1, 1), (1, 1, 1), regions_class_order=(1, 2))
     with pytest.raises(ConfigurationError, match=r"regions_class_order has 2 entries for 3 regions"):
-        logits_to_labels(torch.zeros(2, 1, 1, 1), (1, 1, 1), regions=[(1,), (2,), (3,)], regions_class_order=(1, 2))
+        logits_to_labels(
+            torch.zeros(2, 1, 1, 1), (1, 1, 1), regions=[(1,), (2,), (3,)], regions_class_order=(1, 2)
+        )
 
 
 # ---- clean-up ------------------------------------------------------------------------------------------

@@ -94,6 +94,6 @@ def test_first_stage_source_needs_the_first_stage(planned_phantom):
         previous_stage_source = "oracle"
 
     with pytest.raises(
-        ConfigurationError, match="previous_stage_source must be one of .*'first_stage'.*got 'oracle'"
+        ConfigurationError, match=r"previous_stage_source must be one of .*'first_stage'.*got 'oracle'"
     ):
         _make(Unknown, planned_phantom, "3d_cgpm")

@@ -38,7 +38,12 @@ def test_warmup_poly_schedule_by_hand():
 
 
 def test_recipe_registered_for_stock_nnunet():
-    for name in ("nnUNetTrainerCTA_cpu", "nnUNetTrainerCTA_Base_cpu", "nnUNetTrainerCTA_cpu_tiny", "nnUNetTrainerCTA_Base_cpu_quick"):
+    for name in (
+        "nnUNetTrainerCTA_cpu",
+        "nnUNetTrainerCTA_Base_cpu",
+        "nnUNetTrainerCTA_cpu_tiny",
+        "nnUNetTrainerCTA_Base_cpu_quick",
+    ):
         assert get_trainer_class(name).__name__ == name
     from nnunetv2_cta.trainers.cta import nnUNetTrainerCTA
 
@@ -61,7 +66,11 @@ def test_recipe_optimizer_sampling_and_bf16_step(planned_phantom):
 
 
 def test_recipe_sgd_and_budget_warning(planned_phantom):
-    cls = type("nnUNetTrainerCTA_cpu_probe", (nnUNetTrainerCTA_cpu_tiny,), {"optimizer_name": "sgd", "budget_minutes": 1e-6})
+    cls = type(
+        "nnUNetTrainerCTA_cpu_probe",
+        (nnUNetTrainerCTA_cpu_tiny,),
+        {"optimizer_name": "sgd", "budget_minutes": 1e-6},
+    )
     trainer = _make(cls, planned_phantom)
     trainer.initialize()
     assert isinstance(trainer.optimizer, torch.optim.SGD) and trainer.optimizer.defaults["nesterov"]
