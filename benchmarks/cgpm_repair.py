@@ -94,6 +94,7 @@ def repair_all(
     sites: str = "facing",
     max_mean_cost: float = 1.5,
     path_cost: float | None = 2.0,
+    path_hu: bool = True,
 ) -> dict[str, tuple[np.ndarray, float]]:
     from nnunetv2_cta.cgpm.runner import repair_with_cgpm
 
@@ -104,7 +105,14 @@ def repair_all(
         t = time.perf_counter()
         outs["cgpm"] = (
             repair_with_cgpm(
-                cgpm, ct, geometry, stage1, sites=sites, max_mean_cost=max_mean_cost, path_cost=path_cost
+                cgpm,
+                ct,
+                geometry,
+                stage1,
+                sites=sites,
+                max_mean_cost=max_mean_cost,
+                path_cost=path_cost,
+                path_hu=path_hu,
             ).labels,
             time.perf_counter() - t,
         )
@@ -184,6 +192,7 @@ def run(args) -> None:
             sites=args.sites,
             max_mean_cost=args.max_mean_cost,
             path_cost=None if args.path_cost <= 0 else args.path_cost,
+            path_hu=args.path_hu,
         )
         base = outs["stage1"][0]
         row = {"case": case, "stage1_seconds": stage1_seconds}
@@ -248,6 +257,12 @@ def main() -> None:
     ap.add_argument("--breaks", type=int, default=3, help="cuts per case (cuts, topcow)")
     ap.add_argument("--max-cases", type=int, default=None)
     ap.add_argument("--sites", choices=("facing", "all"), default="facing", help="CGPM candidate sites")
+    ap.add_argument(
+        "--no-path-hu",
+        dest="path_hu",
+        action="store_false",
+        help="CGPM paths: cost 1/p only, not min(1/p, HU cost)",
+    )
     ap.add_argument("--max-mean-cost", type=float, default=1.5, help="CGPM merge contrast rule")
     ap.add_argument(
         "--path-cost", type=float, default=2.0, help="CGPM probability paths: max mean 1/p (0: off)"

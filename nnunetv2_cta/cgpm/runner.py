@@ -71,6 +71,7 @@ def repair_with_cgpm(
     sites: str = "facing",
     max_mean_cost: float = 1.5,
     path_cost: float | None = 2.0,
+    path_hu: bool = True,
 ) -> CGPMResult:
     """Repair ``stage1`` (label map on the CT's grid) with the CGPM ``cgpm`` (a ``StageModel``).
 
@@ -86,6 +87,8 @@ def repair_with_cgpm(
             quarter patch (:func:`~nnunetv2_cta.cgpm.sites.facing_ends`); ``"all"``: around every end.
         max_mean_cost: contrast rule of the merge (:func:`~nnunetv2_cta.cgpm.merge.merge_cgpm`).
         path_cost: largest mean ``1 / p`` along a path of step 4 (``None``: no paths).
+        path_hu: a voxel's path cost is the lower of ``1 / p`` and the CT's HU cost
+            (:func:`~nnunetv2_cta.postprocessing.gap_bridging.hu_cost`): a path the HU band or the network vouches for.
 
     Raises:
         GeometryError: ``stage1`` is not on the CT's grid (both shapes named).
@@ -138,10 +141,12 @@ def repair_with_cgpm(
     labels, gaps = merge_cgpm(stage1, prediction, ct, geometry, bone_hu=bone_hu, max_mean_cost=max_mean_cost)
     seconds["cgpm_merge"] = time.perf_counter() - t0
     if probability is not None:
-        from nnunetv2_cta.postprocessing.gap_bridging import IMPASSABLE, bridge_gaps
+        from nnunetv2_cta.postprocessing.gap_bridging import IMPASSABLE, bridge_gaps, hu_cost
 
         t0 = time.perf_counter()
         cost = np.minimum(1.0 / np.maximum(probability, 1.0 / IMPASSABLE), IMPASSABLE).astype(np.float32)
+        if path_hu:
+            cost = np.minimum(cost, hu_cost(ct, bone_hu=bone_hu))
         del probability
         labels, paths = bridge_gaps(labels, ct, geometry, bone_hu=bone_hu, max_mean_cost=path_cost, cost=cost)
         gaps = gaps + paths

@@ -192,3 +192,37 @@ def test_load_input_rejects_non_ct(tmp_path):
         DatasetFormatError, match=r"'norm' .* does not look like CT in HU: values 0.0\.\.1\.0"
     ):
         load_input(case)
+
+
+def test_vessel_probability_and_export_values_by_hand():
+    from types import SimpleNamespace
+
+    from nnunetv2_cta.inference.model import StageModel
+
+    regions = SimpleNamespace(
+        has_regions=True, foreground_regions=[(1,), (2, 3, 4), (2,), (3,), (4,)], foreground_labels=[1, 2, 3, 4]
+    )
+    fake = SimpleNamespace(label_manager=regions, model_dir="m")
+    logits = torch.zeros(5, 1, 1, 2)
+    logits[1, 0, 0] = torch.tensor([0.0, 2.0])  # the all-vessels region
+    p = StageModel.vessel_probability(fake, logits)
+    np.testing.assert_allclose(p[0, 0, 0].numpy(), [0.5, 1 / (1 + np.exp(-2))], rtol=1e-6)
+    softmax = SimpleNamespace(has_regions=False, foreground_labels=[1, 2, 3, 4])
+    fake = SimpleNamespace(label_manager=softmax, model_dir="m")
+    # 5 classes with equal logits: each 0.2, vessels (2, 3, 4) together 0.6
+    np.testing.assert_allclose(StageModel.vessel_probability(fake, torch.zeros(5, 1, 1, 1)).numpy(), [[[[0.6]]]])
+
+    # export: model grid (1, 2, 2, 2) -> cropped shape (1, 2, 4) placed into (3, 2, 4) at z = 1; transpose back
+    fake = SimpleNamespace(predictor=SimpleNamespace(plans_manager=SimpleNamespace(transpose_backward=[0, 1, 2])))
+    values = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]], [[4.0, 5.0], [6.0, 7.0]]]])
+    props = {
+        "shape_after_cropping_and_before_resampling": (1, 2, 4),
+        "shape_before_cropping": (3, 2, 4),
+        "bbox_used_for_cropping": [[1, 2], [0, 2], [0, 4]],
+    }
+    out = StageModel.export_values(fake, values, props, fill=-1.0)
+    assert out.dtype == np.float32 and out.shape == (3, 2, 4)
+    assert (out[0] == -1).all() and (out[2] == -1).all()
+    # z: the one output slice sits halfway between the two input slices -> their mean; x: 2 -> 4 half-pixel
+    # linear (0, 1) -> (0, 0.25, 0.75, 1), shifted by the mean of the slices (+2) and rows (+0 / +2)
+    np.testing.assert_allclose(out[1], [[2.0, 2.25, 2.75, 3.0], [4.0, 4.25, 4.75, 5.0]], rtol=1e-6)

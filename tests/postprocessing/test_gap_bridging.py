@@ -163,3 +163,23 @@ def test_repair_record_round_trip(tmp_path):
         DatasetFormatError, match=r"format must be 'nnunetv2_cta\.repaired_gaps', got 'other'"
     ):
         load_repaired_gaps(tmp_path / "bad.json")
+
+
+def test_cost_field_replaces_the_hu_band(tube_factory):
+    """A cost field (e.g. 1 / the CGPM's vessel probability) decides instead of the CT's HU; bone still blocks."""
+    gt = tube_factory["straight"]()
+    cut = gt.copy()
+    cut[:, :, 20:28] = 0
+    image = tube_factory["ct"](cut)  # soft tissue in the gap: the HU band alone refuses it
+    assert bridge_gaps(cut, image, (1.0, 1.0, 1.0))[1] == []
+    sure = np.ones(gt.shape, np.float32)  # the network is sure everywhere: cost 1
+    repaired, gaps = bridge_gaps(cut, image, (1.0, 1.0, 1.0), cost=sure)
+    assert len(gaps) == 1 and _breaks(gt, repaired, (1, 1, 1)) == 0
+    doubtful = np.full(gt.shape, 2.0, np.float32)  # p = 0.5 everywhere: mean cost 2 > 1.5
+    assert bridge_gaps(cut, image, (1.0, 1.0, 1.0), cost=doubtful)[1] == []
+    assert len(bridge_gaps(cut, image, (1.0, 1.0, 1.0), cost=doubtful, max_mean_cost=2.0)[1]) == 1
+    bony = image.copy()
+    bony[:, :, 23] = 900  # a plate at or above bone_hu across the gap: impassable whatever the cost field says
+    assert bridge_gaps(cut, bony, (1.0, 1.0, 1.0), cost=sure)[1] == []
+    with pytest.raises(GeometryError, match=r"cost shape \(24, 24, 47\) != labels shape \(24, 24, 48\)"):
+        bridge_gaps(cut, image, (1.0, 1.0, 1.0), cost=sure[:, :, :47])
