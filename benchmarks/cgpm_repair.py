@@ -95,6 +95,7 @@ def repair_all(
     max_mean_cost: float = 1.5,
     path_cost: float | None = 2.0,
     path_hu: bool = True,
+    path_veto: float | None = None,
 ) -> dict[str, tuple[np.ndarray, float]]:
     from nnunetv2_cta.cgpm.runner import repair_with_cgpm
 
@@ -113,6 +114,7 @@ def repair_all(
                 max_mean_cost=max_mean_cost,
                 path_cost=path_cost,
                 path_hu=path_hu,
+                path_veto=path_veto,
             ).labels,
             time.perf_counter() - t,
         )
@@ -193,6 +195,7 @@ def run(args) -> None:
             max_mean_cost=args.max_mean_cost,
             path_cost=None if args.path_cost <= 0 else args.path_cost,
             path_hu=args.path_hu,
+            path_veto=args.path_veto,
         )
         base = outs["stage1"][0]
         row = {"case": case, "stage1_seconds": stage1_seconds}
@@ -263,6 +266,7 @@ def main() -> None:
         action="store_false",
         help="CGPM paths: cost 1/p only, not min(1/p, HU cost)",
     )
+    ap.add_argument("--path-veto", type=float, default=None, help="CGPM paths: max mean 1/p over new voxels")
     ap.add_argument("--max-mean-cost", type=float, default=1.5, help="CGPM merge contrast rule")
     ap.add_argument(
         "--path-cost", type=float, default=2.0, help="CGPM probability paths: max mean 1/p (0: off)"

@@ -72,6 +72,7 @@ def repair_with_cgpm(
     max_mean_cost: float = 1.5,
     path_cost: float | None = 2.0,
     path_hu: bool = True,
+    path_veto: float | None = None,
 ) -> CGPMResult:
     """Repair ``stage1`` (label map on the CT's grid) with the CGPM ``cgpm`` (a ``StageModel``).
 
@@ -89,6 +90,8 @@ def repair_with_cgpm(
         path_cost: largest mean ``1 / p`` along a path of step 4 (``None``: no paths).
         path_hu: a voxel's path cost is the lower of ``1 / p`` and the CT's HU cost
             (:func:`~nnunetv2_cta.postprocessing.gap_bridging.hu_cost`): a path the HU band or the network vouches for.
+        path_veto: a path is also refused when the mean ``1 / p`` over its new voxels exceeds this (the network
+            must see a vessel there, whatever the HU says); ``None``: no veto.
 
     Raises:
         GeometryError: ``stage1`` is not on the CT's grid (both shapes named).
@@ -107,9 +110,9 @@ def repair_with_cgpm(
     t0 = time.perf_counter()
     if stage1_grid is not None and stage1_grid.labels is not None and _same_grid(cgpm, stage1_grid):
         onehot = convert_labelmap_to_one_hot(
-            stage1_grid.labels, cgpm.label_manager.foreground_labels, torch.float32
+            np.asarray(stage1_grid.labels), cgpm.label_manager.foreground_labels, np.float32
         )
-        data = torch.cat((stage1_grid.data[:1].float(), onehot.float()))
+        data = torch.cat((stage1_grid.data[:1].float(), torch.from_numpy(onehot)))
         props, previous = stage1_grid.props, stage1_grid.labels
     else:
         grid = cgpm.preprocess(ct, geometry, previous=stage1)
