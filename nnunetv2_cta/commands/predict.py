@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from nnunetv2_cta.commands._options import add_checkpoint, add_device, add_folds, add_parts, parse_folds
+
+if TYPE_CHECKING:
+    from nnunetv2_cta.inference.record import CaseResult
 
 NAME = "predict"
 HELP = (
@@ -110,8 +114,34 @@ def run(args: argparse.Namespace) -> int:
         part_id=args.part_id,
         overwrite=args.overwrite,
         progress=True,
+        on_case=print_case,
     )
     done = sum(c["status"] == "ok" for c in summary["cases"])
     skipped = sum(c["status"] == "skipped" for c in summary["cases"])
     print(f"{done} case(s) done, {skipped} skipped, {summary['failed']} failed -> {args.output}")
     return 1 if summary["failed"] else 0
+
+
+def print_case(result: CaseResult) -> None:
+    """Print one line per predicted or failed case (nothing for a skipped one), with the flags to check.
+
+    ``predict``'s ``on_case`` callback in this command and in ``demo``, e.g.::
+
+        c1: FLAGGED in 41.2 s; vessels 512.0 mL; 2 gap(s) repaired (cgpm); 1 suspected break(s) -> out/cases/c1/report.html
+          check this case: vessel volume 512.0 mL is outside the plausible 2-400 mL of a head-and-neck CTA
+    """
+    if result.status == "failed":
+        print(f"{result.case}: FAILED: {result.error}", flush=True)
+        return
+    case = result.predicted
+    if result.status != "ok" or case is None:
+        return
+    line = (
+        f"{case.case}: {'FLAGGED' if case.flags else 'ok'} in {case.timings_s['total']:.1f} s; vessels "
+        f"{case.volumes_ml['vessels']:.1f} mL; {len(case.repaired_gaps)} gap(s) repaired "
+        f"({case.repair_method}); {len(case.suspected_breaks)} suspected break(s)"
+    )
+    if case.outputs.get("report"):
+        line += f" -> {result.record_path.parent / case.outputs['report']}"
+    line += "".join(f"\n  check this case: {flag}" for flag in case.flags)
+    print(line, flush=True)

@@ -23,11 +23,12 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,8 +36,12 @@ from nnunetv2_cta.errors import ConfigurationError, CTAError
 from nnunetv2_cta.inference.inputs import InputCase, find_inputs, load_input
 from nnunetv2_cta.inference.memory import PeakMemory
 from nnunetv2_cta.inference.plausibility import check_plausibility
-from nnunetv2_cta.io import Geometry, write_image, write_json_atomic
+from nnunetv2_cta.inference.record import CaseResult, PredictedCase
+from nnunetv2_cta.io import Geometry, json_default, write_image, write_json_atomic
 from nnunetv2_cta.labels import LABEL_NAMES, VESSEL_LABELS
+
+if TYPE_CHECKING:
+    from nnunetv2_cta.inference.model import StageModel
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +136,33 @@ class _Clock:
             self.seconds[k] = round(self.seconds.get(k, 0.0) + v, 3)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every case of one :func:`predict` run shares: output folder, settings, loaded models, planned repair.
+
+    ``repair`` is the run's resolved repair (``"cgpm"``, ``"baseline"`` or ``"none"``; never ``"auto"``); a case
+    may still skip it (:attr:`PredictedCase.repair_method`).
+    """
+
+    out: Path
+    settings: PredictSettings
+    stage1: StageModel
+    cgpm: StageModel | None
+    repair: str
+    models: dict
+    versions: dict[str, str]
+
+    def describe(self) -> dict:
+        """The run's part of ``predict_summary.json``: models, planned repair, versions, device, settings."""
+        return {
+            "models": self.models,
+            "repair_method": self.repair,
+            "versions": self.versions,
+            "device": self.settings.device,
+            "settings": asdict(self.settings),
+        }
+
+
 def predict(
     input_path: str | os.PathLike,
     out: str | os.PathLike,
@@ -142,6 +174,7 @@ def predict(
     part_id: int = 0,
     overwrite: bool = False,
     progress: bool = True,
+    on_case: Callable[[CaseResult], None] | None = None,
 ) -> dict:
     """Run the whole post-processing on every case of ``input_path`` (layout in the module docstring).
 
@@ -157,6 +190,9 @@ def predict(
             cohort can be split over machines or GPUs (nnU-Net's ``-num_parts/-part_id``).
         overwrite: redo cases that already have a ``record.json``.
         progress: progress bars.
+        on_case: called with each case's :class:`~nnunetv2_cta.inference.record.CaseResult` as soon as the
+            case is done, skipped or failed (the ``predict`` command prints a line from it; the library itself
+            only logs).
 
     Returns:
         the run summary (also written to ``OUT/predict_summary*.json``): ``cases`` (one dict per case with
@@ -166,8 +202,38 @@ def predict(
         ConfigurationError: bad settings or models (before any case is touched). Per-case problems do not
             raise; they are reported in the summary (the CLI exits non-zero when any case failed).
     """
-    from dataclasses import asdict
+    _check_arguments(settings, cgpm_dir, num_parts, part_id)
+    input_path, out = Path(input_path), Path(out)
+    _check_output(out, input_path)
+    cases = find_inputs(input_path)[part_id::num_parts]
+    run = _load_run(out, model_dir, cgpm_dir, settings, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    iterator = cases
+    if progress:
+        from tqdm import tqdm
 
+        iterator = tqdm(cases, desc="predict", unit="case")
+    for case in iterator:
+        result = _run_case(case, run, overwrite)
+        if on_case is not None:
+            on_case(result)
+        results.append(result.summary())
+    summary = {
+        "input": str(input_path),
+        "output": str(out),
+        "part": [part_id, num_parts],
+        "cases": results,
+        "failed": sum(r["status"] == "failed" for r in results),
+        **run.describe(),
+    }
+    name = "predict_summary.json" if num_parts == 1 else f"predict_summary_part{part_id}of{num_parts}.json"
+    _write_json(out / name, summary)
+    return summary
+
+
+def _check_arguments(settings: PredictSettings, cgpm_dir, num_parts: int, part_id: int) -> None:
+    """Refuse unusable settings and parts before anything is loaded (:class:`ConfigurationError`)."""
     if settings.repair not in REPAIR_MODES:
         raise ConfigurationError(f"repair must be one of {REPAIR_MODES}, got {settings.repair!r}")
     if not settings.max_vessel_ml > 0:
@@ -183,19 +249,18 @@ def predict(
         raise ConfigurationError(
             f"need num_parts >= 1 and 0 <= part_id < num_parts, got {num_parts!r}, {part_id!r}"
         )
-    input_path, out = Path(input_path), Path(out)
-    _check_output(out, input_path)
-    cases = find_inputs(input_path)[part_id::num_parts]
 
+
+def _load_run(out: Path, model_dir, cgpm_dir, settings: PredictSettings, progress: bool) -> _Run:
+    """Load the stage-1 model and, when the repair is the CGPM, the CGPM (checked against stage 1)."""
     from nnunetv2_cta.cgpm.source import check_cgpm_matches
     from nnunetv2_cta.inference.model import StageModel
 
-    tile_step = 0.75 if settings.fast else 0.5
     common = {
         "device": settings.device,
         "checkpoint": settings.checkpoint,
         "mirroring": not settings.fast,
-        "tile_step_size": tile_step,
+        "tile_step_size": 0.75 if settings.fast else 0.5,
         "progress": progress,
     }
     stage1 = StageModel(model_dir, folds=settings.folds, **common)
@@ -210,127 +275,46 @@ def predict(
     if repair == "cgpm":
         cgpm = StageModel(cgpm_dir, folds=settings.folds, **common)
         check_cgpm_matches(stage1, cgpm)
-    context = {
-        "models": {"stage1": stage1.describe(), "cgpm": None if cgpm is None else cgpm.describe()},
-        "repair_method": repair,
-        "versions": _versions(),
-        "device": settings.device,
-        "settings": asdict(settings),
-    }
+    models = {"stage1": stage1.describe(), "cgpm": None if cgpm is None else cgpm.describe()}
+    return _Run(out, settings, stage1, cgpm, repair, models, _versions())
 
-    out.mkdir(parents=True, exist_ok=True)
-    results = []
-    iterator = cases
-    if progress:
-        from tqdm import tqdm
 
-        iterator = tqdm(cases, desc="predict", unit="case")
-    for case in iterator:
-        record_path = out / "cases" / case.case / "record.json"
-        if record_path.is_file() and not overwrite:
-            logger.info("%s: already done (%s); skipped (pass overwrite to redo)", case.case, record_path)
-            results.append({"case": case.case, "status": "skipped", "record": str(record_path)})
-            continue
-        try:
-            record = _predict_case(case, out, stage1, cgpm, repair, settings, context, progress)
-        except (CTAError, OSError, MemoryError, RuntimeError, ValueError) as err:
-            logger.error("%s: FAILED: %s", case.case, err)
-            print(f"{case.case}: FAILED: {err}", flush=True)
-            results.append({"case": case.case, "status": "failed", "error": f"{type(err).__name__}: {err}"})
-            continue
-        flags = record["plausibility"]["flags"]
-        line = (
-            f"{case.case}: {'FLAGGED' if flags else 'ok'} in {record['timings_s']['total']:.1f} s; vessels "
-            f"{record['volumes_ml']['vessels']:.1f} mL; {len(record['repaired_gaps'])} gap(s) repaired "
-            f"({repair}); {len(record['suspected_breaks'])} suspected break(s)"
-        )
-        if record["outputs"].get("report"):
-            line += f" -> {out / 'cases' / case.case / record['outputs']['report']}"
-        line += "".join(f"\n  check this case: {flag}" for flag in flags)
-        print(line, flush=True)
-        results.append(
-            {
-                "case": case.case,
-                "status": "ok",
-                "plausibility": record["plausibility"]["status"],
-                "record": str(record_path),
-                "seconds": record["timings_s"]["total"],
-            }
-        )
-    summary = {
-        "input": str(input_path),
-        "output": str(out),
-        "part": [part_id, num_parts],
-        "cases": results,
-        "failed": sum(r["status"] == "failed" for r in results),
-        **context,
-    }
-    name = "predict_summary.json" if num_parts == 1 else f"predict_summary_part{part_id}of{num_parts}.json"
-    _write_json(out / name, summary)
-    return summary
+def _run_case(case: InputCase, run: _Run, overwrite: bool) -> CaseResult:
+    """Predict one case, or skip it when it is done; a failure is logged and returned, not raised."""
+    record_path = run.out / "cases" / case.case / "record.json"
+    if record_path.is_file() and not overwrite:
+        logger.info("%s: already done (%s); skipped (pass overwrite to redo)", case.case, record_path)
+        return CaseResult(case.case, "skipped", record_path=record_path)
+    try:
+        predicted = _predict_case(case, run)
+    except (CTAError, OSError, MemoryError, RuntimeError, ValueError) as err:
+        logger.error("%s: FAILED: %s", case.case, err)
+        return CaseResult(case.case, "failed", error=err)
+    return CaseResult(case.case, "ok", record_path=record_path, predicted=predicted)
 
 
 def _write_json(path: Path, data: dict) -> None:
-    write_json_atomic(path, data, default=_json_default)
+    write_json_atomic(path, data, default=json_default)
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _predict_case(
-    case: InputCase,
-    out: Path,
-    stage1,
-    cgpm,
-    repair: str,
-    settings: PredictSettings,
-    context: dict,
-    progress: bool,
-) -> dict:
+def _predict_case(case: InputCase, run: _Run) -> PredictedCase:
+    """Read, segment, repair, clean up and write one case; ``record.json`` last."""
     from nnunetv2_cta.postprocessing.cleanup import clean_labels
 
+    settings = run.settings
     clock = _Clock()
     t_start = time.perf_counter()
     with clock.step("read"):
         ct, geometry = load_input(case)
     spacing = geometry.spacing
     with clock.step("stage1"):
-        seg, seconds, *grid = stage1.predict(ct, geometry, keep=repair == "cgpm")
+        stage1_seg, seconds, *grid = run.stage1.predict(ct, geometry, keep=run.repair == "cgpm")
     clock.add(seconds)
-    stage1_seg = seg
-    gaps = []
-    notes: list[str] = []
-    stage1_ml = float(np.isin(seg, VESSEL_LABELS).sum()) * float(np.prod(spacing)) / 1000.0
-    if repair != "none" and stage1_ml > settings.max_vessel_ml:
-        # a flooded stage 1 (wrong model, wrong input) would take the repair minutes and repair nothing
-        notes.append(
-            f"Stage 1 labelled {stage1_ml:.0f} mL as vessel (> {settings.max_vessel_ml:g} mL, far above any arterial "
-            "tree): repair skipped; check the model and the input."
-        )
-        logger.warning("%s: %s", case.case, notes[-1])
-        repair = "skipped"
+    method, notes = _repair_method(case.case, stage1_seg, spacing, run)
     with clock.step("repair"):
-        if repair == "cgpm":
-            from nnunetv2_cta.cgpm.runner import repair_with_cgpm
-
-            result = repair_with_cgpm(
-                cgpm, ct, geometry, seg, stage1_grid=grid[0] if grid else None, bone_hu=settings.bone_hu
-            )
-            clock.add(result.seconds)
-            seg, gaps = result.labels, result.gaps
-            if result.note:
-                notes.append(f"CGPM: {result.note}.")
-        elif repair == "baseline" and np.isin(seg, VESSEL_LABELS).any():
-            from nnunetv2_cta.postprocessing.gap_bridging import bridge_gaps
-
-            seg, gaps = bridge_gaps(seg, ct, geometry, bone_hu=settings.bone_hu)
+        seg, gaps, repair_notes = _repair(
+            method, ct, geometry, stage1_seg, grid[0] if grid else None, run, clock
+        )
     del grid
     with clock.step("cleanup"):
         seg, cleanup = clean_labels(
@@ -340,71 +324,143 @@ def _predict_case(
             min_branch_mm=settings.min_branch_mm,
             min_bone_mm3=settings.min_bone_mm3,
         )
-    plausibility = check_plausibility(seg, spacing, plans=stage1.plans, dataset_json=stage1.dataset_json)
+    plausibility = check_plausibility(
+        seg, spacing, plans=run.stage1.plans, dataset_json=run.stage1.dataset_json
+    )
     for flag in plausibility["flags"]:
         logger.warning("%s: check this case: %s", case.case, flag)
-    case_dir = out / "cases" / case.case
-    outputs: dict[str, object] = {}
-    stage1_model = context["models"]["stage1"]
-    record = {
-        "case": case.case,
-        "status": plausibility["status"],  # "ok" or "flagged": a flagged case is never a plain "ok"
-        "plausibility": plausibility,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "source": case.source,
-        "input": _geometry_dict(ct.shape, geometry),
-        "model": f"{stage1_model['trainer']} / {stage1_model['plans']} / {stage1_model['configuration']} "
-        f"(folds {stage1_model['folds']}); repair: {repair}",
-        **context,
-        "timings_s": clock.seconds,
-        "peak_rss_gb": clock.peak_gb,
-        "repaired_gaps": [g.to_dict() for g in gaps],
-        "cleanup": cleanup.to_dict(),
-        "volumes_ml": volumes_ml(seg, spacing),
-        "outputs": outputs,
-        "repair_method": repair,
-        "notes": notes + _notes(repair, settings, cleanup),
-    }
+    predicted = PredictedCase(
+        case=case.case,
+        source=case.source,
+        input=_geometry_dict(ct.shape, geometry),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        settings=settings,
+        models=run.models,
+        versions=run.versions,
+        repair_method=method,
+        timings_s=clock.seconds,
+        peak_rss_gb=clock.peak_gb,
+        plausibility=plausibility,
+        repaired_gaps=[g.to_dict() for g in gaps],
+        cleanup=cleanup.to_dict(),
+        volumes_ml=volumes_ml(seg, spacing),
+        notes=notes + repair_notes + _notes(method, settings, cleanup),
+    )
+    case_dir = run.out / "cases" / case.case
     with clock.step("outputs"):
-        case_dir.mkdir(parents=True, exist_ok=True)
-        labels_path = write_image(out / "labels" / f"{case.case}.nii.gz", seg, geometry)
-        outputs["labels"] = os.path.relpath(labels_path, case_dir)
-        if settings.keep_stage1:
-            s1 = write_image(out / "stage1" / f"{case.case}.nii.gz", stage1_seg, geometry)
-            outputs["stage1"] = os.path.relpath(s1, case_dir)
-        from nnunetv2_cta.reconstruction import suspected_breaks
-
-        record["suspected_breaks"] = suspected_breaks(seg, geometry.spacing, geometry=geometry)
-        images: dict[str, Path] = {}
-        if settings.reconstructions:
-            from nnunetv2_cta.reconstruction import reconstruct_case
-
-            recon = reconstruct_case(ct, seg, geometry, case_dir, case.case, record=record)
-            bone_free = np.clip(np.rint(recon["bone_free"]), -32768, 32767).astype(np.int16)
-            del recon["bone_free"]
-            bf_path = write_image(out / "bone_free" / f"{case.case}.nii.gz", bone_free, geometry)
-            outputs["bone_free"] = os.path.relpath(bf_path, case_dir)
-            images = {name: Path(p) for name, p in recon["images"].items()}
-            if gaps:
-                from nnunetv2_cta.reconstruction.mip import render_repair_mip
-
-                added = np.isin(seg, VESSEL_LABELS) & ~np.isin(stage1_seg, VESSEL_LABELS)
-                images["repairs_anterior"] = render_repair_mip(
-                    bone_free,
-                    added,
-                    [g.index_zyx for g in gaps],
-                    spacing,
-                    case_dir / f"{case.case}_repairs_anterior.png",
-                )
-            outputs["images"] = {name: os.path.relpath(p, case_dir) for name, p in images.items()}
-    clock.seconds["total"] = round(time.perf_counter() - t_start, 3)
+        images = _write_outputs(predicted, ct, geometry, seg, stage1_seg, gaps, run, clock)
+    clock.seconds["total"] = round(time.perf_counter() - t_start, 3)  # predicted.timings_s is clock.seconds
     if settings.reconstructions:
         from nnunetv2_cta.reconstruction import write_report
 
-        report = write_report(case_dir / "report.html", record, images)
-        record["outputs"]["report"] = os.path.relpath(report, case_dir)
-    _write_json(case_dir / "record.json", record)  # last: a record means the case is complete
-    return record
+        report = write_report(case_dir / "report.html", predicted.to_record(), images)
+        predicted.outputs["report"] = os.path.relpath(report, case_dir)
+    _write_json(case_dir / "record.json", predicted.to_record())  # last: a record means the case is complete
+    return predicted
+
+
+def _repair_method(case: str, stage1_seg: np.ndarray, spacing, run: _Run) -> tuple[str, list[str]]:
+    """The repair to run on this case and a note: the run's repair, or ``"skipped"`` when stage 1 floods."""
+    stage1_ml = float(np.isin(stage1_seg, VESSEL_LABELS).sum()) * float(np.prod(spacing)) / 1000.0
+    if run.repair == "none" or stage1_ml <= run.settings.max_vessel_ml:
+        return run.repair, []
+    # a flooded stage 1 (wrong model, wrong input) would take the repair minutes and repair nothing
+    note = (
+        f"Stage 1 labelled {stage1_ml:.0f} mL as vessel (> {run.settings.max_vessel_ml:g} mL, far above any arterial "
+        "tree): repair skipped; check the model and the input."
+    )
+    logger.warning("%s: %s", case, note)
+    return "skipped", [note]
+
+
+def _repair(method: str, ct, geometry: Geometry, seg: np.ndarray, stage1_grid, run: _Run, clock: _Clock):
+    """Run ``method`` on the stage-1 label map; returns ``(labels, gaps, notes)`` (``seg`` itself when nothing ran)."""
+    gaps: list = []
+    notes: list[str] = []
+    if method == "cgpm":
+        from nnunetv2_cta.cgpm.runner import repair_with_cgpm
+
+        result = repair_with_cgpm(
+            run.cgpm, ct, geometry, seg, stage1_grid=stage1_grid, bone_hu=run.settings.bone_hu
+        )
+        clock.add(result.seconds)
+        seg, gaps = result.labels, result.gaps
+        if result.note:
+            notes.append(f"CGPM: {result.note}.")
+    elif method == "baseline" and np.isin(seg, VESSEL_LABELS).any():
+        from nnunetv2_cta.postprocessing.gap_bridging import bridge_gaps
+
+        seg, gaps = bridge_gaps(seg, ct, geometry, bone_hu=run.settings.bone_hu)
+    return seg, gaps, notes
+
+
+def _write_outputs(
+    predicted: PredictedCase,
+    ct: np.ndarray,
+    geometry: Geometry,
+    seg: np.ndarray,
+    stage1_seg: np.ndarray,
+    gaps: list,
+    run: _Run,
+    clock: _Clock,
+) -> dict[str, Path]:
+    """Write the label maps (and the reconstructions); fill ``predicted``'s outputs, breaks and paths.
+
+    Returns the report's images by name (empty without reconstructions).
+    """
+    from nnunetv2_cta.reconstruction import suspected_breaks
+
+    case, out = predicted.case, run.out
+    case_dir = out / "cases" / case
+    case_dir.mkdir(parents=True, exist_ok=True)
+    labels_path = write_image(out / "labels" / f"{case}.nii.gz", seg, geometry)
+    predicted.outputs["labels"] = os.path.relpath(labels_path, case_dir)
+    if run.settings.keep_stage1:
+        s1 = write_image(out / "stage1" / f"{case}.nii.gz", stage1_seg, geometry)
+        predicted.outputs["stage1"] = os.path.relpath(s1, case_dir)
+    predicted.suspected_breaks = suspected_breaks(seg, geometry.spacing, geometry=geometry)
+    if not run.settings.reconstructions:
+        return {}
+    return _write_reconstructions(predicted, ct, geometry, seg, stage1_seg, gaps, out, clock)
+
+
+def _write_reconstructions(
+    predicted: PredictedCase,
+    ct: np.ndarray,
+    geometry: Geometry,
+    seg: np.ndarray,
+    stage1_seg: np.ndarray,
+    gaps: list,
+    out: Path,
+    clock: _Clock,
+) -> dict[str, Path]:
+    """Bone-free CTA, MIP/VR/CPR images and the repairs MIP; returns the images by name."""
+    from nnunetv2_cta.reconstruction import reconstruct_case
+
+    case = predicted.case
+    case_dir = out / "cases" / case
+    steps: dict = {}  # reconstruct_case puts its step timings and path lengths here
+    recon = reconstruct_case(ct, seg, geometry, case_dir, case, record=steps)
+    clock.add(steps["timings_s"])
+    predicted.paths_mm = steps["paths_mm"]
+    bone_free = np.clip(np.rint(recon["bone_free"]), -32768, 32767).astype(np.int16)
+    del recon["bone_free"]
+    bf_path = write_image(out / "bone_free" / f"{case}.nii.gz", bone_free, geometry)
+    predicted.outputs["bone_free"] = os.path.relpath(bf_path, case_dir)
+    images = {name: Path(p) for name, p in recon["images"].items()}
+    if gaps:
+        from nnunetv2_cta.reconstruction.mip import render_repair_mip
+
+        added = np.isin(seg, VESSEL_LABELS) & ~np.isin(stage1_seg, VESSEL_LABELS)
+        images["repairs_anterior"] = render_repair_mip(
+            bone_free,
+            added,
+            [g.index_zyx for g in gaps],
+            geometry.spacing,
+            case_dir / f"{case}_repairs_anterior.png",
+        )
+    predicted.outputs["images"] = {name: os.path.relpath(p, case_dir) for name, p in images.items()}
+    return images
 
 
 def _notes(repair: str, settings: PredictSettings, cleanup) -> list[str]:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from nnunetv2_cta.cli import main
+from nnunetv2_cta.commands.predict import print_case
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.inference import PredictSettings, predict
 from nnunetv2_cta.io import Geometry, read_image, write_image
@@ -63,6 +64,7 @@ def test_predict_phantom_case_with_cgpm(trained_models, tmp_path, capsys):
         # the 8-iteration model labels far more than 1000 mL vessel; lift the flood guard to run the CGPM path
         settings=PredictSettings(keep_stage1=True, max_vessel_ml=1e9),
         progress=False,
+        on_case=print_case,  # the library only logs; the predict command prints each case with this callback
     )
     assert summary["failed"] == 0 and [c["status"] for c in summary["cases"]] == ["ok"]
     record = _check_case(out, "PredictTiny_0005", trained_models["image"])
@@ -85,6 +87,7 @@ def test_predict_phantom_case_with_cgpm(trained_models, tmp_path, capsys):
         progress=False,
     )
     assert again["cases"][0]["status"] == "skipped"
+    assert capsys.readouterr().out == ""  # without on_case, predict prints nothing
     assert (out / "cases" / "PredictTiny_0005" / "record.json").stat().st_mtime_ns == mtime
 
 
@@ -236,7 +239,7 @@ def test_predict_disk_full_fails_the_case_cleanly(trained_models, tmp_path, monk
 def test_predict_flooded_stage1_skips_repair(trained_models, tmp_path, monkeypatch):
     from nnunetv2_cta.inference.model import StageModel
 
-    def flood(self, ct, geometry, previous=None):
+    def flood(self, ct, geometry, previous=None, keep=False):
         return np.full(ct.shape, 3, np.uint8), {"preprocess": 0.0, "network": 0.0, "export": 0.0}
 
     monkeypatch.setattr(StageModel, "predict", flood)
