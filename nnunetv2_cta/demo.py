@@ -16,10 +16,15 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nnunetv2_cta.errors import OutputExistsError
+
+if TYPE_CHECKING:
+    from nnunetv2_cta.inference.record import CaseResult
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +101,7 @@ def run_demo(
     num_processes: int = 2,
     progress: bool = True,
     settings: DemoSettings | None = None,
+    on_case: Callable[[CaseResult], None] | None = None,
 ) -> dict:
     """Run the whole chain on a small phantom CTA dataset on the CPU and return the evaluation summary.
 
@@ -111,6 +117,8 @@ def run_demo(
             predicted cases are kept); any other existing folder is an error.
         num_processes: worker processes for planning, prediction and evaluation.
         settings: explicit run size (cases, trainer); overrides ``quick`` (tests use a tiny one).
+        on_case: handed to :func:`~nnunetv2_cta.inference.predict`: called with each test case's result (the
+            ``demo`` command prints a line per case with it).
 
     Returns:
         The evaluation summary of the final label maps (see :func:`nnunetv2_cta.evaluation.evaluate_folder`),
@@ -123,6 +131,41 @@ def run_demo(
     out = Path(out).resolve()
     settings = settings or (QUICK if quick else FULL)
     state = _DemoState(out, {**asdict(settings), "seed": seed})
+    _start_or_resume(out, state, overwrite)
+    folders = _use_own_nnunet_folders(out, state, num_processes)
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    dataset_dir = folders["nnUNet_raw"] / f"Dataset{DEMO_DATASET_ID:03d}_{DEMO_DATASET_NAME}"
+    if "phantom" not in state.done:
+        _write_phantom(dataset_dir, settings, seed, progress)
+        _finish(state, timings, "phantom", t0)
+
+    t0 = time.perf_counter()
+    plans_file = folders["nnUNet_preprocessed"] / dataset_dir.name / "nnUNetCTAPlans_cpu.json"
+    if "plan" not in state.done:
+        plans_file = _plan(settings, num_processes)
+        _finish(state, timings, "plan", t0)
+
+    results = folders["nnUNet_results"] / dataset_dir.name
+    model_dirs = _train(results, plans_file.stem, settings, state, timings)
+
+    t0 = time.perf_counter()
+    predicted = out / "predict"
+    run = _predict(dataset_dir / "imagesTs", predicted, model_dirs, progress, on_case)
+    _finish(state, timings, "predict", t0)
+
+    t0 = time.perf_counter()
+    summary = _evaluate(dataset_dir, predicted, out, num_processes, progress)
+    _finish(state, timings, "evaluate", t0)
+    summary["repair_method"] = run["repair_method"]
+    summary["reports"] = sorted(str(p) for p in (predicted / "cases").glob("*/report.html"))
+    summary["timings_s"] = timings
+    return summary
+
+
+def _start_or_resume(out: Path, state: _DemoState, overwrite: bool) -> None:
+    """Delete ``out`` (overwrite), resume the demo in it (same settings), or refuse it (OutputExistsError)."""
     if out.exists() and overwrite:
         shutil.rmtree(out)
     elif out.exists() and not state.resumable():
@@ -132,6 +175,10 @@ def run_demo(
         )
     elif out.exists():
         logger.info("demo: resuming in %s (done: %s)", out, ", ".join(state.done) or "nothing")
+
+
+def _use_own_nnunet_folders(out: Path, state: _DemoState, num_processes: int) -> dict[str, Path]:
+    """Create ``out/nnUNet_raw`` etc. and point this process's nnU-Net variables at them; save ``demo.json``."""
     folders = {var: out / var for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
     for var, folder in folders.items():
         folder.mkdir(parents=True, exist_ok=True)
@@ -143,88 +190,101 @@ def run_demo(
     # nnU-Net's defaults start up to 12 augmentation workers and 8 export processes; a CPU demo gets the cores
     os.environ.setdefault("nnUNet_n_proc_DA", str(max(1, min(2, num_processes))))
     os.environ.setdefault("nnUNet_def_n_proc", str(num_processes))
-    timings: dict[str, float] = {}
+    return folders
 
-    def step(name: str, t0: float) -> None:
-        timings[name] = round(time.perf_counter() - t0, 1)
-        state.finish(name)
-        logger.info("demo: %s done in %.1f s", name, timings[name])
 
-    t0 = time.perf_counter()
+def _finish(state: _DemoState, timings: dict[str, float], name: str, t0: float) -> None:
+    """Record step ``name`` (started at ``t0``, :func:`time.perf_counter`) as done."""
+    timings[name] = round(time.perf_counter() - t0, 1)
+    state.finish(name)
+    logger.info("demo: %s done in %.1f s", name, timings[name])
+
+
+def _write_phantom(dataset_dir: Path, settings: DemoSettings, seed: int, progress: bool) -> None:
     from nnunetv2_cta.phantom import write_dataset
 
-    dataset_dir = folders["nnUNet_raw"] / f"Dataset{DEMO_DATASET_ID:03d}_{DEMO_DATASET_NAME}"
-    if "phantom" not in state.done:
-        write_dataset(
-            dataset_dir,
-            modality="cta",
-            cases=settings.train_cases,
-            test_cases=settings.test_cases,
-            dataset_id=DEMO_DATASET_ID,
-            name=DEMO_DATASET_NAME,
-            preset=settings.phantom_preset,
-            spacing=settings.phantom_spacing,
-            regions=settings.regions,
-            seed=seed,
-            progress=progress,
-        )
-        step("phantom", t0)
+    write_dataset(
+        dataset_dir,
+        modality="cta",
+        cases=settings.train_cases,
+        test_cases=settings.test_cases,
+        dataset_id=DEMO_DATASET_ID,
+        name=DEMO_DATASET_NAME,
+        preset=settings.phantom_preset,
+        spacing=settings.phantom_spacing,
+        regions=settings.regions,
+        seed=seed,
+        progress=progress,
+    )
 
-    t0 = time.perf_counter()
+
+def _plan(settings: DemoSettings, num_processes: int) -> Path:
     from nnunetv2_cta.planners.plan import plan_dataset
 
-    plans_file = folders["nnUNet_preprocessed"] / dataset_dir.name / "nnUNetCTAPlans_cpu.json"
-    if "plan" not in state.done:
-        plans_file = plan_dataset(
-            DEMO_DATASET_ID,
-            preset="cpu",
-            num_processes=num_processes,
-            cgpm_first_stage_trainer=settings.trainer,
-            overwrite=True,  # an interrupted plan step of this demo is redone
-        )
-        step("plan", t0)
+    return plan_dataset(
+        DEMO_DATASET_ID,
+        preset="cpu",
+        num_processes=num_processes,
+        cgpm_first_stage_trainer=settings.trainer,
+        overwrite=True,  # an interrupted plan step of this demo is redone
+    )
 
+
+def _train(
+    results: Path, plans: str, settings: DemoSettings, state: _DemoState, timings: dict[str, float]
+) -> dict[str, Path]:
+    """Train stage 1 (``train``) and the CGPM (``train_cgpm``) unless done; return the model folders."""
     t0 = time.perf_counter()
     import torch
     from nnunetv2.run.run_training import run_training
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    results = folders["nnUNet_results"] / dataset_dir.name
     model_dirs = {}
     stages = [("train", "3d_fullres", settings.trainer)]
     if settings.cgpm_trainer:
         stages.append(("train_cgpm", "3d_cgpm", settings.cgpm_trainer))
     for name, configuration, trainer in stages:
-        model_dirs[configuration] = results / f"{trainer}__{plans_file.stem}__{configuration}"
+        model_dirs[configuration] = results / f"{trainer}__{plans}__{configuration}"
         if name not in state.done:  # an interrupted training continues from nnU-Net's latest checkpoint
             run_training(
                 str(DEMO_DATASET_ID),
                 configuration,
                 0,
                 trainer_class_name=trainer,
-                plans_identifier=plans_file.stem,
+                plans_identifier=plans,
                 continue_training=(model_dirs[configuration] / "fold_0" / "checkpoint_latest.pth").is_file(),
                 device=torch.device("cpu"),
             )
-            step(name, t0)
+            _finish(state, timings, name, t0)
         t0 = time.perf_counter()
+    return model_dirs
 
+
+def _predict(
+    images: Path,
+    predicted: Path,
+    model_dirs: dict[str, Path],
+    progress: bool,
+    on_case: Callable[[CaseResult], None] | None,
+) -> dict:
     from nnunetv2_cta.inference import PredictSettings, predict
 
-    predicted = out / "predict"
     run = predict(
-        dataset_dir / "imagesTs",
+        images,
         predicted,
         model_dirs["3d_fullres"],
         cgpm_dir=model_dirs.get("3d_cgpm"),
         settings=PredictSettings(fast=True, keep_stage1=True),
         progress=progress,
+        on_case=on_case,
     )
     if run["failed"]:
         raise RuntimeError(f"demo prediction failed: {run['cases']}")
-    step("predict", t0)
+    return run
 
-    t0 = time.perf_counter()
+
+def _evaluate(dataset_dir: Path, predicted: Path, out: Path, num_processes: int, progress: bool) -> dict:
+    """Score the final label maps (``summary.json``) and stage 1 alone (``summary_stage1.json``, as ``"stage1"``)."""
     from nnunetv2_cta.evaluation import evaluate_folder
 
     kwargs = {
@@ -237,9 +297,5 @@ def run_demo(
         dataset_dir / "labelsTs", predicted / "stage1", out / "summary_stage1.json", **kwargs
     )
     summary = evaluate_folder(dataset_dir / "labelsTs", predicted / "labels", out / "summary.json", **kwargs)
-    step("evaluate", t0)
     summary["stage1"] = stage1
-    summary["repair_method"] = run["repair_method"]
-    summary["reports"] = sorted(str(p) for p in (predicted / "cases").glob("*/report.html"))
-    summary["timings_s"] = timings
     return summary

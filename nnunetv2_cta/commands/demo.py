@@ -44,10 +44,16 @@ def format_table(summary: dict, metrics: tuple[str, ...] = TABLE_METRICS) -> str
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from nnunetv2_cta.commands.predict import print_case
     from nnunetv2_cta.demo import run_demo
 
     summary = run_demo(
-        args.out, quick=args.quick, seed=args.seed, overwrite=args.overwrite, num_processes=args.num_processes
+        args.out,
+        quick=args.quick,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        num_processes=args.num_processes,
+        on_case=print_case,  # one line per predicted test case, as in ``predict``
     )
     out = Path(args.out).resolve()
     print()
