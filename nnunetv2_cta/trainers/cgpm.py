@@ -103,6 +103,24 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
         device: torch.device = torch.device("cuda"),  # noqa: B008 - nnU-Net's fixed signature
     ):
         super().__init__(plans, configuration, fold, dataset_json, device)
+        self._check_cgpm_configuration(plans, configuration)
+        self.simulate_previous_stage = False
+        first_trainer = ((plans.get("cta") or {}).get("cgpm") or {}).get("first_stage_trainer")
+        predicted = self._predicted_folder(first_trainer, configuration)
+        have_predicted = self._check_predicted(predicted)
+        self.first_stage_checkpoint = self._first_stage_checkpoint(first_trainer)
+        if self.previous_stage_source == "first_stage" and self.first_stage_checkpoint is None:
+            raise ConfigurationError(
+                f"previous_stage_source='first_stage' but first stage {first_trainer!r} has no checkpoint_final.pth "
+                f"for fold {self.fold!r} or 'all' next to this model; train it first or use the simulated source"
+            )
+        self.source = self._choose_source(have_predicted)
+        self.simulate_previous_stage = self.source == "simulated"
+        self._set_previous_stage_folder(predicted)
+        self._given_vessel = None  # first-stage vessel mask of the current training batch (for the gap term)
+
+    def _check_cgpm_configuration(self, plans: dict, configuration: str) -> None:
+        """Refuse an unknown ``previous_stage_source`` or a configuration without ``previous_stage``."""
         if self.previous_stage_source not in SOURCES:
             raise ConfigurationError(
                 f"previous_stage_source must be one of {SOURCES}, got {self.previous_stage_source!r}"
@@ -112,17 +130,20 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
                 f"configuration {configuration!r} of plans {plans.get('plans_name')!r} has no 'previous_stage'; "
                 "train the CGPM on the configuration added by add_cgpm_configuration (e.g. '3d_cgpm')"
             )
-        self.simulate_previous_stage = False
-        cgpm = (plans.get("cta") or {}).get("cgpm") or {}
-        first_trainer = cgpm.get("first_stage_trainer")
-        predicted = None
-        if first_trainer and self.output_folder_base is not None:
-            predicted = os.path.join(
-                os.path.dirname(self.output_folder_base),
-                f"{first_trainer}__{self.plans_manager.plans_name}__{self.configuration_manager.previous_stage_name}",
-                "predicted_next_stage",
-                configuration,
-            )
+
+    def _predicted_folder(self, first_trainer: str | None, configuration: str) -> str | None:
+        """Where the first stage's 5-fold validation writes its out-of-fold predictions for ``configuration``."""
+        if not (first_trainer and self.output_folder_base is not None):
+            return None
+        return os.path.join(
+            os.path.dirname(self.output_folder_base),
+            f"{first_trainer}__{self.plans_manager.plans_name}__{self.configuration_manager.previous_stage_name}",
+            "predicted_next_stage",
+            configuration,
+        )
+
+    def _check_predicted(self, predicted: str | None) -> bool:
+        """True when ``predicted`` holds every training case; raise when the ``"predicted"`` source lacks any."""
         missing = self._missing_predictions(predicted)
         have_predicted = predicted is not None and not missing
         if self.previous_stage_source == "predicted" and not have_predicted:
@@ -140,41 +161,35 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
                 f"CGPM: {predicted} lacks out-of-fold predictions for {len(missing)} training case(s) (first stage "
                 "not trained on all 5 folds)"
             )
-        self.first_stage_checkpoint = self._first_stage_checkpoint(first_trainer)
-        if self.previous_stage_source == "first_stage" and self.first_stage_checkpoint is None:
-            raise ConfigurationError(
-                f"previous_stage_source='first_stage' but first stage {first_trainer!r} has no checkpoint_final.pth "
-                f"for fold {self.fold!r} or 'all' next to this model; train it first or use the simulated source"
-            )
+        return have_predicted
+
+    def _choose_source(self, have_predicted: bool) -> str:
+        """``"predicted"``, ``"first_stage"`` or ``"simulated"`` for ``previous_stage_source`` (module docstring)."""
         if self.previous_stage_source == "predicted" or (
             self.previous_stage_source == "auto" and have_predicted
         ):
-            self.source = "predicted"
-        elif (
-            self.previous_stage_source in ("first_stage", "auto") and self.first_stage_checkpoint is not None
-        ):
-            self.source = "first_stage"
-        else:
-            self.source = "simulated"
-        self.simulate_previous_stage = self.source == "simulated"
+            return "predicted"
+        if self.previous_stage_source in ("first_stage", "auto") and self.first_stage_checkpoint is not None:
+            return "first_stage"
+        return "simulated"
+
+    def _set_previous_stage_folder(self, predicted: str | None) -> None:
+        """Point nnU-Net's cascade at the first-stage input of :attr:`source` and log which it is."""
         if self.source == "predicted":
             self.folder_with_segs_from_previous_stage = predicted
             self.print_to_log_file(f"CGPM: first-stage input from out-of-fold predictions in {predicted}")
-        else:
-            if self.output_folder is not None:
-                name = (
-                    "simulated_previous_stage" if self.simulate_previous_stage else "first_stage_predictions"
-                )
-                self.folder_with_segs_from_previous_stage = os.path.join(self.output_folder, name)
-            what = (
-                "simulated from the ground truth (breaks)"
-                if self.simulate_previous_stage
-                else f"the first stage's own predictions of the training cases ({self.first_stage_checkpoint})"
-            )
-            self.print_to_log_file(
-                f"CGPM: first-stage input {what}, written to {self.folder_with_segs_from_previous_stage}"
-            )
-        self._given_vessel = None  # first-stage vessel mask of the current training batch (for the gap term)
+            return
+        if self.output_folder is not None:
+            name = "simulated_previous_stage" if self.simulate_previous_stage else "first_stage_predictions"
+            self.folder_with_segs_from_previous_stage = os.path.join(self.output_folder, name)
+        what = (
+            "simulated from the ground truth (breaks)"
+            if self.simulate_previous_stage
+            else f"the first stage's own predictions of the training cases ({self.first_stage_checkpoint})"
+        )
+        self.print_to_log_file(
+            f"CGPM: first-stage input {what}, written to {self.folder_with_segs_from_previous_stage}"
+        )
 
     def _first_stage_checkpoint(self, first_trainer: str | None) -> str | None:
         """The first stage's ``checkpoint_final.pth`` for this fold (else fold ``all``), when it exists."""
