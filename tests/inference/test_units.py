@@ -200,7 +200,9 @@ def test_vessel_probability_and_export_values_by_hand():
     from nnunetv2_cta.inference.model import StageModel
 
     regions = SimpleNamespace(
-        has_regions=True, foreground_regions=[(1,), (2, 3, 4), (2,), (3,), (4,)], foreground_labels=[1, 2, 3, 4]
+        has_regions=True,
+        foreground_regions=[(1,), (2, 3, 4), (2,), (3,), (4,)],
+        foreground_labels=[1, 2, 3, 4],
     )
     fake = SimpleNamespace(label_manager=regions, model_dir="m")
     logits = torch.zeros(5, 1, 1, 2)
@@ -210,10 +212,14 @@ def test_vessel_probability_and_export_values_by_hand():
     softmax = SimpleNamespace(has_regions=False, foreground_labels=[1, 2, 3, 4])
     fake = SimpleNamespace(label_manager=softmax, model_dir="m")
     # 5 classes with equal logits: each 0.2, vessels (2, 3, 4) together 0.6
-    np.testing.assert_allclose(StageModel.vessel_probability(fake, torch.zeros(5, 1, 1, 1)).numpy(), [[[[0.6]]]])
+    np.testing.assert_allclose(
+        StageModel.vessel_probability(fake, torch.zeros(5, 1, 1, 1)).numpy(), [[[[0.6]]]]
+    )
 
     # export: model grid (1, 2, 2, 2) -> cropped shape (1, 2, 4) placed into (3, 2, 4) at z = 1; transpose back
-    fake = SimpleNamespace(predictor=SimpleNamespace(plans_manager=SimpleNamespace(transpose_backward=[0, 1, 2])))
+    fake = SimpleNamespace(
+        predictor=SimpleNamespace(plans_manager=SimpleNamespace(transpose_backward=[0, 1, 2]))
+    )
     values = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]], [[4.0, 5.0], [6.0, 7.0]]]])
     props = {
         "shape_after_cropping_and_before_resampling": (1, 2, 4),
