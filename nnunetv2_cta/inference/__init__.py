@@ -4,5 +4,6 @@ Importing :mod:`.pipeline` is light; the models (:mod:`.model`) import torch and
 """
 
 from nnunetv2_cta.inference.pipeline import REPAIR_MODES, PredictSettings, predict
+from nnunetv2_cta.inference.record import CaseResult, PredictedCase
 
-__all__ = ["REPAIR_MODES", "PredictSettings", "predict"]
+__all__ = ["REPAIR_MODES", "CaseResult", "PredictSettings", "PredictedCase", "predict"]
