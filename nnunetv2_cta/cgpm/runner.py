@@ -70,9 +70,8 @@ def repair_with_cgpm(
     bone_hu: float = 700.0,
     sites: str = "facing",
     max_mean_cost: float = 1.5,
-    path_cost: float | None = 2.0,
+    path_cost: float | None = 1.5,
     path_hu: bool = True,
-    path_veto: float | None = None,
 ) -> CGPMResult:
     """Repair ``stage1`` (label map on the CT's grid) with the CGPM ``cgpm`` (a ``StageModel``).
 
@@ -90,8 +89,6 @@ def repair_with_cgpm(
         path_cost: largest mean ``1 / p`` along a path of step 4 (``None``: no paths).
         path_hu: a voxel's path cost is the lower of ``1 / p`` and the CT's HU cost
             (:func:`~nnunetv2_cta.postprocessing.gap_bridging.hu_cost`): a path the HU band or the network vouches for.
-        path_veto: a path is also refused when the mean ``1 / p`` over its new voxels exceeds this (the network
-            must see a vessel there, whatever the HU says); ``None``: no veto.
 
     Raises:
         GeometryError: ``stage1`` is not on the CT's grid (both shapes named).

@@ -210,7 +210,6 @@ def bridge_gaps(
     min_component_voxels: int = 4,
     loop_ratio: float = 5.0,
     cost: np.ndarray | None = None,
-    veto: tuple[np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, list[RepairedGap]]:
     """Reconnect interrupted vessels of a label map along minimal-cost paths (method in the module docstring).
 
@@ -232,8 +231,6 @@ def bridge_gaps(
         cost: a cost field ``[z, y, x]`` (>= 1 where passable) to use instead of :func:`hu_cost` of the image,
             e.g. from a network's vessel probability (:mod:`nnunetv2_cta.cgpm.runner`); voxels at or above
             ``bone_hu`` in the image and bone-labelled voxels stay impassable.
-        veto: ``(field, max_mean)``: a path is also refused when the mean of ``field`` over its new voxels exceeds
-            ``max_mean`` (e.g. ``1 / p`` of a network's vessel probability: the network must see a vessel there).
 
     Returns:
         ``(repaired, gaps)``: a new label map (same dtype) and one :class:`RepairedGap` per bridge.
@@ -243,9 +240,8 @@ def bridge_gaps(
         bridge of about 8-14 mm (endpoint to endpoint, the skeleton tips retract a little from the cut faces).
     """
     _check_bridge_args(labels, image, max_gap_mm, max_mean_cost, max_angle_deg)
-    for name, field in (("cost", cost), ("veto", None if veto is None else veto[0])):
-        if field is not None and field.shape != labels.shape:
-            raise GeometryError(f"{name} shape {field.shape} != labels shape {labels.shape}")
+    if cost is not None and cost.shape != labels.shape:
+        raise GeometryError(f"cost shape {cost.shape} != labels shape {labels.shape}")
     spacing = _spacing(geometry)
     if tangent_mm is None:
         tangent_mm = max(6.0, 3.0 * float(spacing.max()))
@@ -264,7 +260,7 @@ def bridge_gaps(
 
     max_angle = np.deg2rad(max_angle_deg)
     pos = np.array([e.index for e in ends], dtype=np.float64) * spacing if ends else np.zeros((0, 3))
-    joiner = _Joiner(out, (image, vessel, spacing, world, contrast_hu, bone_hu, max_mean_cost, cost, veto))
+    joiner = _Joiner(out, (image, vessel, spacing, world, contrast_hu, bone_hu, max_mean_cost, cost))
     for _, i, j in _candidate_pairs(ends, pos, around_loop, max_gap_mm, max_angle):
         if i in joiner.used or j in joiner.used:
             continue
@@ -449,7 +445,6 @@ def _bridge(
     bone_hu: float,
     max_mean_cost: float,
     cost_field: np.ndarray | None = None,
-    veto: tuple[np.ndarray, float] | None = None,
 ) -> RepairedGap | None:
     """Find, check and paint one bridge into ``out`` (in place); ``None`` when refused."""
     ia, ib = np.array(a.index), np.array(b.index)
@@ -487,13 +482,6 @@ def _bridge(
             "refused bridge %s-%s: mean cost %.1f (no contrast)", a.index, b.index, path_cost[new].mean()
         )
         return None
-    if veto is not None:
-        vetoed = float(veto[0][box][tuple(path.T)][new].mean())
-        if vetoed > veto[1]:
-            logger.info(
-                "refused bridge %s-%s: mean veto value %.1f > %.1f", a.index, b.index, vetoed, veto[1]
-            )
-            return None
 
     # arc length along the path (mm) -> radius and label per path voxel
     steps = np.linalg.norm(np.diff(path, axis=0) * spacing, axis=1)

@@ -178,14 +178,8 @@ def test_cost_field_replaces_the_hu_band(tube_factory):
     doubtful = np.full(gt.shape, 2.0, np.float32)  # p = 0.5 everywhere: mean cost 2 > 1.5
     assert bridge_gaps(cut, image, (1.0, 1.0, 1.0), cost=doubtful)[1] == []
     assert len(bridge_gaps(cut, image, (1.0, 1.0, 1.0), cost=doubtful, max_mean_cost=2.0)[1]) == 1
-    # a veto field: the path is refused when its mean over the new voxels exceeds the limit
-    five = np.full(gt.shape, 5.0, np.float32)
-    assert bridge_gaps(cut, image, (1.0, 1.0, 1.0), cost=sure, veto=(five, 4.0))[1] == []
-    assert len(bridge_gaps(cut, image, (1.0, 1.0, 1.0), cost=sure, veto=(five, 5.0))[1]) == 1
     bony = image.copy()
     bony[:, :, 23] = 900  # a plate at or above bone_hu across the gap: impassable whatever the cost field says
     assert bridge_gaps(cut, bony, (1.0, 1.0, 1.0), cost=sure)[1] == []
     with pytest.raises(GeometryError, match=r"cost shape \(24, 24, 47\) != labels shape \(24, 24, 48\)"):
         bridge_gaps(cut, image, (1.0, 1.0, 1.0), cost=sure[:, :, :47])
-    with pytest.raises(GeometryError, match=r"veto shape \(24, 24, 47\) != labels shape"):
-        bridge_gaps(cut, image, (1.0, 1.0, 1.0), veto=(sure[:, :, :47], 1.0))
