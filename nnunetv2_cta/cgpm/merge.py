@@ -67,7 +67,7 @@ def merge_cgpm(
             continue
         extent = np.linalg.norm(np.array([s.stop - s.start for s in box]) * np.asarray(geometry.spacing))
         if extent > max_bridge_mm:
-            logger.info(
+            logger.debug(
                 "refused CGPM piece of %d voxels: extent %.1f mm > %.1f mm",
                 piece.sum(),
                 extent,
@@ -75,7 +75,7 @@ def merge_cgpm(
             )
             continue
         if image is not None and float(hu_cost(image[sl][piece], bone_hu=bone_hu).mean()) > max_mean_cost:
-            logger.info("refused CGPM piece of %d voxels: no contrast", piece.sum())
+            logger.debug("refused CGPM piece of %d voxels: no contrast", piece.sum())
             continue
         values = prediction[sl][piece]
         label = int(np.bincount(values, minlength=max(VESSEL_LABELS) + 1)[list(VESSEL_LABELS)].argmax())
