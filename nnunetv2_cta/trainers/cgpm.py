@@ -438,7 +438,8 @@ class nnUNetTrainerCTA_CGPM_demo(nnUNetTrainerCTA_CGPM, nnUNetTrainerCTA_Base_de
 
 
 class nnUNetTrainerCTA_CGPM_quick(nnUNetTrainerCTA_CGPM_demo):
-    """``nnunetv2_cta demo --quick``'s CGPM: 8 epochs x 25 iterations (keeps the quick demo under 10 minutes)."""
+    """A short CGPM schedule (8 epochs x 25 iterations) from nnU-Net's recipe, kept for existing results folders;
+    ``demo --quick`` now uses :class:`nnUNetTrainerCTA_CGPM_cpu_quick`."""
 
     num_epochs_default = 8
 
