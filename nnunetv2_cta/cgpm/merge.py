@@ -21,7 +21,7 @@ from nnunetv2_cta.evaluation.centerline import SkeletonGraph, skeletonize
 from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.labels import VESSEL_LABELS
 from nnunetv2_cta.postprocessing.gap_bridging import hu_cost
-from nnunetv2_cta.postprocessing.gaps import RepairedGap
+from nnunetv2_cta.postprocessing.repair_record import RepairedGap
 
 logger = logging.getLogger(__name__)
 

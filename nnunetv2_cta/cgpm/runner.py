@@ -31,7 +31,7 @@ from nnunetv2_cta.cgpm.sites import facing_ends, patch_boxes, vessel_ends
 from nnunetv2_cta.errors import ConfigurationError, GeometryError
 from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.labels import VESSEL_LABELS
-from nnunetv2_cta.postprocessing.gaps import RepairedGap
+from nnunetv2_cta.postprocessing.repair_record import RepairedGap
 
 logger = logging.getLogger(__name__)
 

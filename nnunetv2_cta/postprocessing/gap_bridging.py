@@ -48,7 +48,7 @@ from scipy.sparse import csgraph
 from nnunetv2_cta.errors import ConfigurationError, GeometryError
 from nnunetv2_cta.evaluation.centerline import SkeletonGraph, skeletonize
 from nnunetv2_cta.labels import BONE, VESSEL_LABELS
-from nnunetv2_cta.postprocessing.gaps import RepairedGap
+from nnunetv2_cta.postprocessing.repair_record import RepairedGap
 
 logger = logging.getLogger(__name__)
 

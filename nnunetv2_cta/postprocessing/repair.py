@@ -2,7 +2,7 @@
 
 Input layout (nnU-Net's): ``IMAGES/<case>_0000<ending>`` (CT in HU) and ``STAGE1/<case><ending>`` (label maps
 in our scheme on the same grid). Output: ``OUT/<case><ending>`` (repaired label map, the image's geometry)
-and ``OUT/<case>_repairs.json`` (:mod:`nnunetv2_cta.postprocessing.gaps`).
+and ``OUT/<case>_repairs.json`` (:mod:`nnunetv2_cta.postprocessing.repair_record`).
 
 The CGPM path runs the model through :class:`nnunetv2_cta.inference.model.StageModel` (the one model runner)
 and :func:`nnunetv2_cta.cgpm.runner.repair_with_cgpm` (patches around vessel ends, bridge-only merge rules in
@@ -32,7 +32,7 @@ from nnunetv2_cta.io import (
 )
 from nnunetv2_cta.labels import LABELS, VESSEL_LABELS, check_label_values
 from nnunetv2_cta.postprocessing.gap_bridging import bridge_gaps
-from nnunetv2_cta.postprocessing.gaps import save_repaired_gaps
+from nnunetv2_cta.postprocessing.repair_record import save_repaired_gaps
 
 logger = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ Typical use::
 """
 
 from nnunetv2_cta.reconstruction.bone import bone_free_ct
-from nnunetv2_cta.reconstruction.breaks import suspected_breaks
+from nnunetv2_cta.reconstruction.break_search import suspected_breaks
 from nnunetv2_cta.reconstruction.cpr import render_cpr, straightened_cpr
 from nnunetv2_cta.reconstruction.mip import mip_image, render_mips
 from nnunetv2_cta.reconstruction.paths import PATH_NAMES, centerline_paths, path_length_mm
-from nnunetv2_cta.reconstruction.pipeline import reconstruct_case
+from nnunetv2_cta.reconstruction.reconstruct import reconstruct_case
 from nnunetv2_cta.reconstruction.report import write_report
 from nnunetv2_cta.reconstruction.vr import render_vr
 

@@ -18,7 +18,7 @@ At the very top, a non-empty ``plausibility.flags`` list gives a red "Check this
 flags; ``plausibility.status == "ok"`` (and no flags) a small green line. Every standard image of
 :data:`CAPTIONS` that is not in ``images`` gets a line saying why: ``images_not_made[name]`` when the caller
 knows, else, for a CPR, what ``paths_mm`` shows (no path found, or a path shorter than
-:data:`~nnunetv2_cta.reconstruction.pipeline.MIN_CPR_MM`). With a segmentation without vessels
+:data:`~nnunetv2_cta.reconstruction.reconstruct.MIN_CPR_MM`). With a segmentation without vessels
 (``volumes_ml["vessels"] == 0``) the break count reads "not applicable", never a reassuring green 0.
 """
 
@@ -140,7 +140,7 @@ def _banner(record: dict) -> str:
 
 def _why_not_made(name: str, record: dict) -> str:
     """Why the standard image ``name`` is missing, from what the record says."""
-    from nnunetv2_cta.reconstruction.pipeline import MIN_CPR_MM
+    from nnunetv2_cta.reconstruction.reconstruct import MIN_CPR_MM
 
     given = record.get("images_not_made")
     if isinstance(given, dict) and given.get(name):

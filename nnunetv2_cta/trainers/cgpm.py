@@ -64,7 +64,7 @@ from nnunetv2_cta.trainers.base import (
 )
 from nnunetv2_cta.trainers.cpu import CPURecipe
 from nnunetv2_cta.transforms.break_simulation import BreakSimulationTransform, simulate_breaks
-from nnunetv2_cta.transforms.pipeline import find_index
+from nnunetv2_cta.transforms.compose import find_index
 
 SOURCES = ("auto", "predicted", "first_stage", "simulated")
 

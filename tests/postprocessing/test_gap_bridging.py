@@ -9,7 +9,7 @@ from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, Geometry
 from nnunetv2_cta.evaluation import find_breaks
 from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.postprocessing.gap_bridging import bridge_gaps, hu_cost
-from nnunetv2_cta.postprocessing.gaps import RepairedGap, load_repaired_gaps, save_repaired_gaps
+from nnunetv2_cta.postprocessing.repair_record import RepairedGap, load_repaired_gaps, save_repaired_gaps
 
 
 def _breaks(gt, labels, spacing):

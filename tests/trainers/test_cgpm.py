@@ -21,8 +21,8 @@ from nnunetv2_cta.cgpm.plans import add_cgpm_configuration
 from nnunetv2_cta.cli import main as cli_main
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, GeometryError, OutputExistsError
 from nnunetv2_cta.io import Geometry, read_image, write_image
-from nnunetv2_cta.postprocessing.gaps import load_repaired_gaps
 from nnunetv2_cta.postprocessing.repair import repair_folder
+from nnunetv2_cta.postprocessing.repair_record import load_repaired_gaps
 
 BIN = Path(sys.executable).parent
 TRAINER = "nnUNetTrainerCTA_CGPM_tiny"
