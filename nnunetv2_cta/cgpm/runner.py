@@ -112,6 +112,10 @@ def repair_with_cgpm(
         data = torch.cat((stage1_grid.data[:1].float(), torch.from_numpy(onehot)))
         props, previous = stage1_grid.props, stage1_grid.labels
     else:
+        if stage1_grid is not None:
+            logger.info(
+                "CGPM: stage 1's grid differs from the CGPM's configuration; preprocessing the CT again"
+            )
         grid = cgpm.preprocess(ct, geometry, previous=stage1)
         data, props, previous = grid.data, grid.props, grid.previous
         seconds["cgpm_preprocess"] = time.perf_counter() - t0

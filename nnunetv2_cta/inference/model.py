@@ -572,15 +572,14 @@ class StageModel:
             windows.append(tuple(slice(a, a + p) for a, p in zip(lo, patch)))
         network = self.predictor.network
         parameters = self.predictor.list_of_parameters
-        with torch.no_grad():
+        with torch.no_grad(), cpu_bf16(self.device):
             for params in parameters:
                 if len(parameters) > 1:
                     network.load_state_dict(params)
                 for start in range(0, len(windows), batch_size):
                     chunk = windows[start : start + batch_size]
                     x = torch.stack([data[(slice(None), *w)] for w in chunk]).to(self.device)
-                    with cpu_bf16(self.device):
-                        out = self.predictor._internal_maybe_mirror_and_predict(x).float().cpu()
+                    out = self.predictor._internal_maybe_mirror_and_predict(x).float().cpu()
                     for w, o in zip(chunk, out):
                         logits[(slice(None), *w)] += o * gaussian
                         weight[w] += gaussian

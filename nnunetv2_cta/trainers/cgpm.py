@@ -272,7 +272,8 @@ class nnUNetTrainerCTA_CGPM(nnUNetTrainerCTA_Base):
         os.makedirs(folder, exist_ok=True)
         dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)
         identifiers = sorted(dataset_class.get_identifiers(self.preprocessed_dataset_folder))
-        todo = [k for k in identifiers if not any(n.startswith(k + ".") for n in os.listdir(folder))]
+        written = {name.split(".")[0] for name in os.listdir(folder)}
+        todo = [k for k in identifiers if k not in written]
         if not todo:
             return
         fold_dir = os.path.dirname(self.first_stage_checkpoint)
