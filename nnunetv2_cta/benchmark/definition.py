@@ -19,7 +19,16 @@ our label scheme and have ``imagesTs``/``labelsTs`` (held-out cases) and may hav
 | ``cta`` | our plans + ``nnUNetTrainerCTA`` | ours | ``cta`` | - |
 | ``cta_baseline`` | ``cta`` + classic gap bridging | ours | ``cta`` | ``bridge_gaps`` |
 | ``cta_cgpm`` | ``cta`` + the learned CGPM repair stage | ours | ``cta`` + ``cgpm`` | CGPM on ``3d_cgpm`` |
+| ``cta_nocenterline`` | ``nnUNetTrainerCTA`` without the centerline weighting | ours | ``nocenterline`` | - |
+| ``cta_skeleton_recall`` | skeleton recall loss (Kirchhoff et al. 2024) | ours | ``skeleton_recall`` | - |
+| ``cta_cldice`` | clDice loss (Shit et al. 2021) | ours | ``cldice`` | - |
+| ``chosen_bridging`` | the chosen stage 1 + classic gap bridging | ours | ``chosen`` | ``bridge_gaps`` |
+| ``chosen_cgpm`` | the chosen stage 1 + the learned CGPM | ours | ``chosen`` + ``cgpm`` | CGPM on ``3d_cgpm`` |
 | ``classic`` | Frangi + HU thresholds, no training | - | - | - |
+
+``chosen``: the repair is applied to the stage 1 that the topology-aware selection rule
+(:func:`nnunetv2_cta.evaluation.selection.choose_candidate`) picks among the dataset's trained stage-1 methods of
+the same budget, scored on the same held-out cases; the CGPM is trained on that stage 1's predictions.
 
 ``stock_default`` and ``stock_resenc_m`` run on GPU budgets only: nnU-Net's default plans take about 57 s per
 training iteration on the 2-core CPU (``benchmarks/results/planner.md``), 100x our ``cpu`` preset, so no CPU
@@ -96,7 +105,7 @@ class Budget:
         plans_preset: our planner preset (``cpu``, ``M``, ...).
         trainers: trainer role (``stock``, ``cta``, ``cgpm``) -> trainer class name.
         runs: ``{dataset name: method names}`` in run order; the ``user`` dataset gets the ``phantom_cta`` list.
-        fold: nnU-Net fold trained (of its 5-fold split of the training cases).
+        fold: nnU-Net fold trained (of its 5-fold split of the training cases), or ``"all"`` (every training case).
         device: ``"cpu"`` or ``"cuda"``.
         seed: phantom seed (shared by the three modalities).
         note: what the budget can and cannot show.
@@ -111,13 +120,15 @@ class Budget:
     runs: dict[str, tuple[str, ...]]
     device: str = "cpu"
     phantom_spacing: float | None = None
-    fold: int = 0
+    fold: int | str = 0
     seed: int = 0
     note: str = ""
     planner_processes: int = field(default=2)
 
 
 USER_DATASET = "user"
+#: trainer role of the repair methods that start from the stage 1 chosen by the selection rule
+CHOSEN = "chosen"
 
 DATASETS: dict[str, DatasetSpec] = {
     d.name: d
@@ -137,6 +148,11 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("cta", "our plans + nnUNetTrainerCTA", "cta", "cta"),
         MethodSpec("cta_baseline", "cta + classic gap bridging", "cta", "cta", repair="baseline"),
         MethodSpec("cta_cgpm", "cta + learned CGPM repair", "cta", "cta", repair="cgpm"),
+        MethodSpec("cta_nocenterline", "nnUNetTrainerCTA without the centerline weighting", "cta", "nocenterline"),
+        MethodSpec("cta_skeleton_recall", "our plans + skeleton recall loss", "cta", "skeleton_recall"),
+        MethodSpec("cta_cldice", "our plans + clDice loss", "cta", "cldice"),
+        MethodSpec("chosen_bridging", "chosen stage 1 + classic gap bridging", "cta", CHOSEN, repair="baseline"),
+        MethodSpec("chosen_cgpm", "chosen stage 1 + learned CGPM repair", "cta", CHOSEN, repair="cgpm"),
         MethodSpec("classic", "Frangi vesselness + HU thresholds, no training"),
     )
 }  # fmt: skip
@@ -188,6 +204,42 @@ BUDGETS: dict[str, Budget] = {
                 "500 training iterations per network (20 epochs x 25, patch 48^3, 3 mm phantoms, fold 0 of 8 cases), "
                 "4 held-out cases per modality: enough to rank bone and large vessels, too little to tell the "
                 "trainers apart on thin intracranial vessels, breaks or clDice. " + _CPU_NOTE
+            ),
+        ),
+        Budget(
+            name="cpu",
+            train_cases=24,
+            test_cases=8,
+            phantom_preset="train",
+            plans_preset="cpu",
+            fold="all",
+            trainers={
+                "stock": "nnUNetTrainerCTA_Base_cpu",
+                "cta": "nnUNetTrainerCTA_cpu",
+                "nocenterline": "nnUNetTrainerCTA_NoCenterline_cpu",
+                "skeleton_recall": "nnUNetTrainerCTA_SkeletonRecall_cpu",
+                "cldice": "nnUNetTrainerCTA_clDice_cpu",
+                "cgpm": "nnUNetTrainerCTA_CGPM_cpu",
+            },
+            runs={
+                "phantom_cta": (
+                    "stock_trainer",
+                    "cta",
+                    "cta_nocenterline",
+                    "cta_skeleton_recall",
+                    "cta_cldice",
+                    "chosen_bridging",
+                    "chosen_cgpm",
+                    "classic",
+                ),
+                "phantom_ncct": ("stock_trainer", "cta", "classic"),
+                "phantom_dsa": ("stock_trainer", "cta", "classic"),
+            },
+            note=(
+                "the CPU recipe of benchmarks/results/cpu_recipe (AdamW, bf16, 60 epochs x 50 iterations = 3,000 "
+                "iterations, about 20-25 min per network on 2 cores; the CGPM 30 x 50) on 1.25 mm phantoms, every "
+                "network trained on all 24 training cases (fold 'all'), 8 held-out cases per modality. Every "
+                "network gets the same iterations; the seconds each took are in the time table. " + _CPU_NOTE
             ),
         ),
         Budget(

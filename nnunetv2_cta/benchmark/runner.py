@@ -13,7 +13,7 @@ skipped when its marker exists. A training without a marker restarts from its ``
 (``run_training(continue_training=True)``); one whose ``checkpoint_final.pth`` exists counts as finished.
 Prediction and repair write into a temporary sibling folder renamed into place when complete.
 
-**Times.** Training: mean wall time per epoch from the checkpoint's ``logging`` time stamps. Inference: wall
+**Times.** Training: median wall time per epoch (a paused or interrupted epoch does not count) from the checkpoint's ``logging`` time stamps. Inference: wall
 time of the prediction call (preprocessing, sliding window, export) divided by the cases; repaired methods add
 their repair time per case to their stage-1 time; ``classic`` is timed per case.
 """
@@ -28,11 +28,14 @@ import time
 from pathlib import Path
 
 from nnunetv2_cta.benchmark.definition import (
+    CHOSEN,
+    METHODS,
     USER_DATASET,
     Budget,
     DatasetSpec,
     MethodSpec,
     get_budget,
+    get_method,
     select_runs,
 )
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
@@ -130,7 +133,7 @@ def _epoch_seconds(checkpoint: Path) -> float | None:
     if not start or not end:
         return None
     n = min(len(start), len(end))
-    return float(np.mean(np.asarray(end[:n]) - np.asarray(start[:n])))
+    return float(np.median(np.asarray(end[:n]) - np.asarray(start[:n])))
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
@@ -395,18 +398,30 @@ class _Run:
         return summary
 
     # ---- one (dataset, method) pair
-    def method(self, folder: Path, modality: str, method: MethodSpec) -> dict:
+    def stage1(self, folder: Path, planner: str, trainer: str) -> tuple[Path, Path, float, float | None, str]:
+        """Train (or resume) and predict one stage-1 network: predictions, model folder, seconds, plans id."""
+        plans_id = self.plans(folder, planner)
+        model_dir, epoch_s = self.model(folder, trainer, plans_id, "3d_fullres")
+        pred, infer_s = self.predict(folder, f"stage1__{trainer}__{plans_id}", model_dir)
+        return pred, model_dir, infer_s, epoch_s, plans_id
+
+    def method(self, folder: Path, modality: str, method: MethodSpec, stage1_methods: tuple = ()) -> dict:
+        """Run one method on one dataset; ``stage1_methods``: the candidates of a ``chosen`` repair method."""
         train_s: dict[str, float | None] = {}
+        extra: dict = {}
         if not method.trained:
             pred, infer_s = self.classic(folder, modality)
         else:
-            plans_id = self.plans(folder, method.planner)
-            trainer = self.budget.trainers[method.trainer_role]
-            model_dir, train_s["stage1"] = self.model(folder, trainer, plans_id, "3d_fullres")
-            pred, infer_s = self.predict(folder, f"stage1__{trainer}__{plans_id}", model_dir)
+            trainer = self.budget.trainers.get(method.trainer_role)
+            if method.trainer_role == CHOSEN:
+                choice = self.choose(folder, modality, stage1_methods)
+                trainer = self.budget.trainers[get_method(choice["choice"]).trainer_role]
+                extra = {"base_method": choice["choice"], "selection": choice}
+            pred, _, infer_s, train_s["stage1"], plans_id = self.stage1(folder, method.planner, trainer)
             if method.repair is not None:
                 cgpm_dir = None
                 if method.repair == "cgpm":
+                    self._cgpm_first_stage(folder, plans_id, trainer)
                     cgpm_trainer = self.budget.trainers["cgpm"]
                     cgpm_dir, train_s["cgpm"] = self.model(folder, cgpm_trainer, plans_id, "3d_cgpm")
                 pred, repair_s = self.repair(folder, method.name, pred, cgpm_dir)
@@ -417,7 +432,46 @@ class _Run:
             "train_s_per_epoch": train_s,
             "infer_s_per_case": infer_s,
             "predictions": str(pred),
+        } | extra
+
+    def choose(self, folder: Path, modality: str, candidates: tuple) -> dict:
+        """The selection rule's choice among the trained stage-1 ``candidates`` (each run first when needed);
+        written to ``<work>/evaluation/<dataset>/choice.json``."""
+        from nnunetv2_cta.evaluation.score_table import scores_from_summary
+        from nnunetv2_cta.evaluation.selection import choose_candidate
+
+        if not candidates:
+            raise ConfigurationError(f"budget {self.budget.name!r}: no stage-1 method to choose from on {folder.name}")
+        table = {
+            m.name: scores_from_summary(self.method(folder, modality, m)["summary"], source=m.name)
+            for m in candidates
         }
+        if len(table) == 1:
+            choice = {"choice": candidates[0].name, "dice_choice": candidates[0].name, "verdict": "only candidate"}
+        else:
+            choice = choose_candidate(table).to_dict()
+        write_json_atomic(self.work / "evaluation" / folder.name / "choice.json", choice)
+        return choice
+
+    def _cgpm_first_stage(self, folder: Path, plans_id: str, trainer: str) -> None:
+        """Name ``trainer`` as the CGPM's first stage in the plans (once; a different one later is an error)."""
+        key = f"cgpm_first_stage:{folder.name}:{plans_id}"
+        done = self.markers.get(key)
+        if done is not None:
+            if done["trainer"] != trainer:
+                raise ConfigurationError(
+                    f"the CGPM of {folder.name} was set up for first stage {done['trainer']!r}, but the selection "
+                    f"now chooses {trainer!r}; delete {self.results / folder.name}/*3d_cgpm and the marker "
+                    f"{self.markers._path(key)} to retrain it"
+                )
+            return
+        if not self.no_train:
+            from nnunetv2_cta.cgpm.plans import add_cgpm_configuration
+
+            add_cgpm_configuration(
+                self.pre / folder.name / f"{plans_id}.json", first_stage_trainer=trainer, overwrite=True
+            )
+        self.markers.set(key, {"trainer": trainer})
 
 
 def run_benchmark(
@@ -490,7 +544,11 @@ def run_benchmark(
         for ds, method in pairs:
             folder = _dataset_folder(run.raw, ds, user_folder.name if user_folder else None)
             needed = []
-            if method.trained:
+            if method.trainer_role == CHOSEN:  # its stage 1 is checked as its own method when selected
+                plans_id = f"nnUNetCTAPlans_{spec.plans_preset}"
+                if method.repair == "cgpm":
+                    needed.append((spec.trainers["cgpm"], plans_id, "3d_cgpm"))
+            elif method.trained:
                 plans_id = (
                     f"nnUNetCTAPlans_{spec.plans_preset}"
                     if method.planner == "cta"
@@ -514,7 +572,12 @@ def run_benchmark(
         name = ds.name if ds is not None else USER_DATASET
         modality = ds.modality if ds is not None else "cta"
         logger.info("benchmark: %s / %s", name, method.name)
-        outcome = run.method(folder, modality, method)
+        candidates = tuple(
+            METHODS[m]
+            for m in spec.runs[name if ds is not None else "phantom_cta"]
+            if METHODS[m].trained and METHODS[m].repair is None and METHODS[m].trainer_role != CHOSEN
+        )
+        outcome = run.method(folder, modality, method, candidates)
         outcome.update(dataset=name, method=method.name)
         outcomes.append(outcome)
 

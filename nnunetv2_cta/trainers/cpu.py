@@ -28,7 +28,12 @@ import torch
 
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.trainers.base import nnUNetTrainerCTA_Base
-from nnunetv2_cta.trainers.cta import nnUNetTrainerCTA
+from nnunetv2_cta.trainers.cta import (
+    nnUNetTrainerCTA,
+    nnUNetTrainerCTA_clDice,
+    nnUNetTrainerCTA_NoCenterline,
+    nnUNetTrainerCTA_SkeletonRecall,
+)
 
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -109,6 +114,9 @@ class CPURecipe(nnUNetTrainerCTA_Base):
     num_iterations_per_epoch_default = 50
     num_val_iterations_default = 4
     mirroring = False
+    #: epochs between ``checkpoint_latest.pth`` saves (nnU-Net: 50, i.e. once in this short schedule); a run
+    #: that is interrupted resumes losing at most this many epochs
+    save_every_epochs: ClassVar[int] = 5
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):  # noqa: B008
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -122,6 +130,7 @@ class CPURecipe(nnUNetTrainerCTA_Base):
         self.weight_decay = self.weight_decay_value
         self.oversample_foreground_percent = self.foreground_probability
         self.probabilistic_oversampling = True
+        self.save_every = self.save_every_epochs
 
     def _set_batch_size_and_oversample(self):
         super()._set_batch_size_and_oversample()
@@ -201,6 +210,19 @@ class nnUNetTrainerCTA_Base_cpu(CPURecipe, nnUNetTrainerCTA_Base):
     """nnU-Net's own loss and augmentations with the CPU recipe: the stock-loss comparison at equal minutes."""
 
 
+class nnUNetTrainerCTA_NoCenterline_cpu(CPURecipe, nnUNetTrainerCTA_NoCenterline):
+    """Ablation with the CPU recipe: ``nnUNetTrainerCTA_cpu`` without the centerline weighting (plain soft Dice +
+    BCE, the paper's augmentations): isolates the loss term from the augmentations."""
+
+
+class nnUNetTrainerCTA_SkeletonRecall_cpu(CPURecipe, nnUNetTrainerCTA_SkeletonRecall):
+    """Skeleton recall (Kirchhoff et al., ECCV 2024) with the CPU recipe: a benchmark comparison."""
+
+
+class nnUNetTrainerCTA_clDice_cpu(CPURecipe, nnUNetTrainerCTA_clDice):
+    """clDice (Shit et al., CVPR 2021) with the CPU recipe: a benchmark comparison."""
+
+
 class nnUNetTrainerCTA_cpu_quick(nnUNetTrainerCTA_cpu):
     """``nnunetv2_cta demo --quick``: the recipe cut to 1,000 iterations (about 6 minutes on 2 idle cores), no
     final validation (the demo scores its own held-out cases)."""
@@ -232,6 +254,9 @@ class nnUNetTrainerCTA_cpu_tiny(nnUNetTrainerCTA_cpu):
 CPU_TRAINERS: tuple[type, ...] = (
     nnUNetTrainerCTA_cpu,
     nnUNetTrainerCTA_Base_cpu,
+    nnUNetTrainerCTA_NoCenterline_cpu,
+    nnUNetTrainerCTA_SkeletonRecall_cpu,
+    nnUNetTrainerCTA_clDice_cpu,
     nnUNetTrainerCTA_cpu_quick,
     nnUNetTrainerCTA_Base_cpu_quick,
     nnUNetTrainerCTA_cpu_tiny,

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from nnunetv2_cta.benchmark.definition import BUDGETS, DATASETS, METHODS, get_budget, get_method, select_runs
+from nnunetv2_cta.benchmark.definition import (
+    BUDGETS,
+    CHOSEN,
+    DATASETS,
+    METHODS,
+    get_budget,
+    get_method,
+    select_runs,
+)
 from nnunetv2_cta.benchmark.runner import run_benchmark
 from nnunetv2_cta.cli import main
 from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
@@ -15,6 +23,7 @@ from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
 def test_table_is_consistent():
     assert set(METHODS) == {
         "stock_default", "stock_resenc_m", "stock_trainer", "cta", "cta_baseline", "cta_cgpm", "classic",
+        "cta_nocenterline", "cta_skeleton_recall", "cta_cldice", "chosen_bridging", "chosen_cgpm",
     }  # fmt: skip
     assert set(DATASETS) == {"phantom_cta", "phantom_ncct", "phantom_dsa"}
     # same seed for the three modalities: one anatomy per case index
@@ -24,7 +33,9 @@ def test_table_is_consistent():
             assert dataset in DATASETS
             for m in methods:
                 spec = METHODS[m]
-                if spec.trained:
+                if spec.trainer_role == CHOSEN:  # repairs the chosen one of the budget's stage-1 methods
+                    assert any(METHODS[c].trained and METHODS[c].repair is None for c in methods)
+                elif spec.trained:
                     assert spec.trainer_role in budget.trainers
                 if spec.repair == "cgpm":
                     assert "cgpm" in budget.trainers
@@ -60,8 +71,8 @@ def test_select_runs_restricts_in_budget_order():
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: get_budget("cpu_small"), r"budget must be one of \['tiny', 'cpu-small', 'gpu'\], got 'cpu_small' "
-         r"\(did you mean 'cpu-small'\?\)"),
+        (lambda: get_budget("cpu_small"), r"budget must be one of \['tiny', 'cpu-small', 'cpu', 'gpu'\], got 'cpu_small' "
+         r"\(did you mean 'cpu-small'"),
         (lambda: get_method("cta_cpgm"), r"method must be one of .*'classic'\], got 'cta_cpgm' \(did you mean 'cta_cgpm'"),
         (lambda: select_runs(get_budget("tiny"), datasets=["phantom_mri"]), r"dataset must be one of .*got 'phantom_mri'"),
         (lambda: select_runs(get_budget("cpu-small"), methods=["stock_default"]),
