@@ -24,13 +24,21 @@ from nnunetv2_cta.io import atomic_path, write_text_atomic
 #: metrics of the tables, in column order (names of nnunetv2_cta.evaluation)
 METRICS: tuple[str, ...] = ("dice", "cldice", "recall", "vscore", "betti0_error", "breaks", "hd95_mm")
 REGIONS: tuple[str, ...] = ("vessels", "bone", "aorta", "carotid", "intracranial")
-#: paired comparisons of the "answers" section: (method, reference) on the vessels region
+#: paired comparisons of the "answers" section: (method, reference) on the vessels region; every ``chosen_*``
+#: repair is also compared with the stage 1 it repairs (its ``base_method``)
 COMPARISONS: tuple[tuple[str, str], ...] = (
     ("cta", "stock_trainer"),
+    ("cta_nocenterline", "stock_trainer"),
+    ("cta", "cta_nocenterline"),
+    ("cta_skeleton_recall", "stock_trainer"),
+    ("cta_cldice", "stock_trainer"),
     ("cta_baseline", "cta"),
     ("cta_cgpm", "cta"),
+    ("chosen_cgpm", "chosen_bridging"),
 )
 COMPARED_METRICS: tuple[tuple[str, bool], ...] = (("breaks", False), ("cldice", True), ("dice", True))
+#: the metrics the selection rule reads
+SELECTION_METRICS: tuple[str, ...] = ("dice", "cldice", "breaks")
 
 
 def paired_difference(a: list[float], b: list[float], higher_is_better: bool) -> dict:
@@ -58,7 +66,8 @@ def comparisons(per_case: dict) -> list[dict]:
     """Every :data:`COMPARISONS` pair present on a dataset, for each of :data:`COMPARED_METRICS` (vessels)."""
     out = []
     for dataset, methods in per_case.items():
-        for method, reference in COMPARISONS:
+        repairs = [(m, info["base_method"]) for m, info in methods.items() if info.get("base_method")]
+        for method, reference in [*repairs, *COMPARISONS]:
             if method not in methods or reference not in methods:
                 continue
             for metric, higher in COMPARED_METRICS:
@@ -71,6 +80,75 @@ def comparisons(per_case: dict) -> list[dict]:
                     | paired_difference(a, b, higher)
                 )
     return out
+
+
+def _score_table(methods: dict, names: list[str]) -> dict | None:
+    """``{method: {case: {dice, cldice, breaks}}}`` (vessels region) for the selection rule; None when a method
+    lacks one of the three metrics."""
+    table = {}
+    for m in names:
+        values = methods[m]["values"].get("vessels", {})
+        if not all(k in values for k in SELECTION_METRICS):
+            return None
+        table[m] = {
+            case: {k: values[k][i] for k in SELECTION_METRICS} for i, case in enumerate(methods[m]["cases"])
+        }
+    return table
+
+
+def model_choices(per_case: dict) -> list[dict]:
+    """The selection rule (:func:`~nnunetv2_cta.evaluation.selection.choose_candidate`) against the Dice-only
+    choice on each dataset: among the trained stage-1 methods, and between a stage 1 and its repairs."""
+    from nnunetv2_cta.benchmark.definition import CHOSEN, METHODS
+    from nnunetv2_cta.evaluation.selection import choose_candidate
+
+    out = []
+    for dataset, methods in per_case.items():
+        stage1 = [
+            m
+            for m in methods
+            if m in METHODS
+            and METHODS[m].trained
+            and METHODS[m].repair is None
+            and METHODS[m].trainer_role != CHOSEN
+        ]
+        groups = [("stage 1", stage1)]
+        for base in dict.fromkeys(
+            info["base_method"] for info in methods.values() if info.get("base_method")
+        ):
+            repairs = [m for m, info in methods.items() if info.get("base_method") == base]
+            groups.append((f"repair of {base}", [base, *repairs] if base in methods else []))
+        for what, names in groups:
+            table = _score_table(methods, names) if len(names) > 1 else None
+            if table is None:
+                continue
+            selection = choose_candidate(table).to_dict()
+            out.append(
+                {"dataset": dataset, "choice_of": what, "candidates": names}
+                | {k: selection[k] for k in ("choice", "dice_choice", "verdict", "reason")}
+            )
+    return out
+
+
+def _choices_section(choices: list[dict]) -> str:
+    if not choices:
+        return ""
+    out = io.StringIO()
+    out.write(
+        "## Model choice: the topology-aware rule against Dice alone\n\n"
+        "`nnunetv2_cta choose`'s rule (nnunetv2_cta/evaluation/selection.py: within 0.01 Dice of the best, fewest "
+        "breaks, then clDice, and only when better case by case) on the vessels region of these held-out cases. "
+        "The `chosen_*` methods repair the stage 1 this rule picks on `phantom_cta` (for every dataset that uses "
+        "those networks).\n\n| dataset | choice of | Dice only | rule | verdict | why |\n|---|---|---|---|---|---|\n"
+    )
+    for c in choices:
+        reason = c["reason"].replace("|", "/").replace("\n", " ")
+        out.write(
+            f"| {c['dataset']} | {c['choice_of']} | {c['dice_choice']} | **{c['choice']}** | {c['verdict']} | "
+            f"{reason} |\n"
+        )
+    out.write("\n")
+    return out.getvalue()
 
 
 def machine_info() -> dict:
@@ -141,12 +219,15 @@ def summarise(outcomes: list[dict]) -> tuple[list[dict], dict]:
                     }
                 )
             row["train_s_per_epoch"] = o["train_s_per_epoch"].get("stage1")
+            row["stage1_trainer"] = o.get("trainers", {}).get("stage1")
+            row["cgpm_trainer"] = o.get("trainers", {}).get("cgpm")
             row["cgpm_s_per_epoch"] = o["train_s_per_epoch"].get("cgpm")
             row["infer_s_per_case"] = o["infer_s_per_case"]
             rows.append(row)
         per_case.setdefault(o["dataset"], {})[o["method"]] = {
             "cases": [c["case"] for c in cases],
             "values": by_region,
+            "base_method": o.get("base_method"),
         }
     return rows, per_case
 
@@ -165,7 +246,14 @@ def _cell(row: dict, metric: str) -> str:
 
 
 def markdown(
-    rows: list[dict], budget, machine: dict, wall_s: float | None, plots: list[str], compared: list[dict]
+    rows: list[dict],
+    budget,
+    machine: dict,
+    wall_s: float | None,
+    plots: list[str],
+    compared: list[dict],
+    choices: list[dict] = (),
+    skipped: list[str] = (),
 ) -> str:
     """The Markdown page of the results (tables per region, times, notes)."""
     out = io.StringIO()
@@ -188,7 +276,12 @@ def markdown(
         out.write(
             f"- Wall time of this invocation: {wall_s / 60:.1f} min (steps finished earlier are not re-run)\n"
         )
-    out.write(f"- Note: {budget.note}\n\n")
+    out.write(f"- Note: {budget.note}\n")
+    for name in skipped:
+        out.write(
+            f"- **{name} was skipped**: its source data were not found (see nnunetv2_cta/benchmark/real_geometry.py)\n"
+        )
+    out.write("\n")
     out.write(
         "Cells: mean ± standard deviation over the held-out cases (n); minimum and maximum are in results.csv, "
         "every case's value in results.json. Breaks and Betti-0 error are counts per case, HD95 in mm.\n\n"
@@ -208,6 +301,7 @@ def markdown(
                 f"{c['verdict']} |\n"
             )
         out.write("\n")
+    out.write(_choices_section(list(choices)))
     header_metrics = [m for m in METRICS if any(f"{m}_mean" in r for r in rows)]
     for region in REGIONS:
         region_rows = [r for r in rows if r["region"] == region]
@@ -219,20 +313,55 @@ def markdown(
             cells = " | ".join(_cell(r, m) for m in header_metrics)
             out.write(f"| {r['dataset']} | {r['method']} | {r['n_cases']} | {cells} |\n")
         out.write("\n")
-    out.write(
-        "## Time\n\n| dataset | method | training s/epoch (stage 1) | CGPM s/epoch | inference s/case |\n"
-    )
-    out.write("|---|---|---|---|---|\n")
-    for r in rows:
-        if r["region"] != rows[0]["region"]:
-            continue
-        out.write(
-            f"| {r['dataset']} | {r['method']} | {_fmt(r['train_s_per_epoch'], 1)} | "
-            f"{_fmt(r['cgpm_s_per_epoch'], 1)} | {_fmt(r['infer_s_per_case'], 2)} |\n"
-        )
-    out.write("\n")
+    out.write(_time_table(rows))
     for p in plots:
         out.write(f"![{p}]({p})\n\n")
+    return out.getvalue()
+
+
+def _schedule(trainer: str | None) -> tuple[int, int] | None:
+    """(epochs, iterations per epoch) of one of our trainers; None when unknown."""
+    if not trainer:
+        return None
+    from nnunetv2_cta.errors import ConfigurationError
+    from nnunetv2_cta.trainers import get_trainer_class
+
+    try:
+        cls = get_trainer_class(trainer)
+    except ConfigurationError:
+        return None
+    return int(cls.num_epochs_default), int(cls.num_iterations_per_epoch_default)
+
+
+def _training_cells(seconds_per_epoch: float | None, trainer: str | None) -> str:
+    schedule = _schedule(trainer)
+    if seconds_per_epoch is None or schedule is None:
+        return f"{_fmt(seconds_per_epoch, 1)} | - | -"
+    epochs, iterations = schedule
+    return (
+        f"{_fmt(seconds_per_epoch, 1)} | {_fmt(seconds_per_epoch / iterations, 2)} | "
+        f"{_fmt(seconds_per_epoch * epochs / 60, 1)}"
+    )
+
+
+def _time_table(rows: list[dict]) -> str:
+    """Training (median s/epoch, s/iteration, minutes for the whole schedule) and inference s/case."""
+    out = io.StringIO()
+    out.write(
+        "## Time\n\nTraining: median wall seconds per epoch of the run, per iteration, and the whole schedule in "
+        "minutes (epochs x median epoch); inference: wall seconds per held-out case, repairs included.\n\n"
+        "| dataset | method | stage-1 trainer | s/epoch | s/iteration | training min | CGPM s/epoch | CGPM s/iteration "
+        "| CGPM min | inference s/case |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    for r in rows:
+        if r["region"] != "vessels":
+            continue
+        out.write(
+            f"| {r['dataset']} | {r['method']} | {r.get('stage1_trainer') or '-'} | "
+            f"{_training_cells(r['train_s_per_epoch'], r.get('stage1_trainer'))} | "
+            f"{_training_cells(r['cgpm_s_per_epoch'], r.get('cgpm_trainer'))} | {_fmt(r['infer_s_per_case'], 2)} |\n"
+        )
+    out.write("\n")
     return out.getvalue()
 
 
@@ -303,6 +432,7 @@ def write_results(
     budget,
     user_dataset: str | None = None,
     wall_s: float | None = None,
+    skipped: list[str] = (),
 ) -> dict:
     """Write results.csv/.json/.md, ``plot_<dataset>.png``, ``plot_modalities.png`` and machine.json into ``out``.
 
@@ -313,6 +443,7 @@ def write_results(
     out.mkdir(parents=True, exist_ok=True)
     rows, per_case = summarise(outcomes)
     compared = comparisons(per_case)
+    choices = model_choices(per_case)
     machine = machine_info()
     plots: list[str] = []
     import matplotlib
@@ -346,6 +477,8 @@ def write_results(
                 "machine": machine,
                 "rows": rows,
                 "comparisons": compared,
+                "model_choices": choices,
+                "skipped": list(skipped),
                 "per_case": per_case,
                 "outputs": extras,
             },
@@ -353,7 +486,9 @@ def write_results(
         )
         + "\n",
     )
-    write_text_atomic(out / "results.md", markdown(rows, budget, machine, wall_s, plots, compared))
+    write_text_atomic(
+        out / "results.md", markdown(rows, budget, machine, wall_s, plots, compared, choices, list(skipped))
+    )
     write_text_atomic(out / "machine.json", json.dumps(machine, indent=2) + "\n")
     return {
         "rows": rows,

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from nnunetv2_cta.benchmark.definition import (
     CHOSEN,
+    DATASETS,
     METHODS,
     USER_DATASET,
     Budget,
@@ -38,7 +39,8 @@ from nnunetv2_cta.benchmark.definition import (
     get_method,
     select_runs,
 )
-from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError
+from nnunetv2_cta.benchmark.user_dataset import check_user_dataset, resolve_user_dataset
+from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.io import publish, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -70,54 +72,6 @@ def _dataset_folder(raw: Path, spec: DatasetSpec | None, user_name: str | None) 
     if spec is None:
         return raw / user_name
     return raw / f"Dataset{spec.dataset_id:03d}_{spec.nnunet_name}"
-
-
-def _check_user_dataset(folder: Path) -> None:
-    """Our label scheme, held-out cases and enough training cases, or :class:`DatasetFormatError`."""
-    from nnunetv2_cta.evaluation.folder import list_cases
-    from nnunetv2_cta.labels import LABELS, REGION_LABELS
-
-    dj_path = folder / "dataset.json"
-    if not dj_path.is_file():
-        raise DatasetFormatError(f"user dataset {str(folder)!r} has no dataset.json")
-    labels = json.loads(dj_path.read_text()).get("labels")
-    norm = {k: (sorted(v) if isinstance(v, list) else v) for k, v in (labels or {}).items()}
-    if norm not in (
-        {k: v for k, v in LABELS.items()},
-        {k: (sorted(v) if isinstance(v, list) else v) for k, v in REGION_LABELS.items()},
-    ):
-        raise DatasetFormatError(
-            f"user dataset {folder.name!r}: labels must be our scheme {dict(LABELS)} (or with the 'vessels' region), "
-            f"got {labels!r}; convert it with 'nnunetv2_cta convert'"
-        )
-    for sub in ("imagesTs", "labelsTs"):
-        if not (folder / sub).is_dir():
-            raise DatasetFormatError(
-                f"user dataset {folder.name!r} has no {sub}/ (held-out cases for the benchmark)"
-            )
-    n_train = len(list_cases(folder / "labelsTr", what="training labels"))
-    if n_train < 5:
-        raise DatasetFormatError(
-            f"user dataset {folder.name!r} has {n_train} training case(s); nnU-Net's 5-fold split needs at least 5"
-        )
-    if not list_cases(folder / "labelsTs", what="held-out labels"):
-        raise DatasetFormatError(f"user dataset {folder.name!r}: labelsTs/ holds no cases")
-
-
-def _resolve_user_dataset(dataset: str | int) -> Path:
-    """Find ``dataset`` (id or ``DatasetXXX_Name``) in the caller's ``$nnUNet_raw``."""
-    raw = os.environ.get("nnUNet_raw")
-    if not raw or not Path(raw).is_dir():
-        raise ConfigurationError(f"--dataset needs nnUNet_raw to point at your raw datasets, got {raw!r}")
-    text = str(dataset)
-    if text.isdigit():
-        found = sorted(Path(raw).glob(f"Dataset{int(text):03d}_*"))
-    else:
-        found = [Path(raw) / text] if (Path(raw) / text).is_dir() else []
-    if not found:
-        names = sorted(p.name for p in Path(raw).glob("Dataset*"))
-        raise ConfigurationError(f"dataset {text!r} is not in {raw!r}; found {names}")
-    return found[0].resolve()
 
 
 def _model_dir(results: Path, dataset_folder: str, trainer: str, plans: str, configuration: str) -> Path:
@@ -156,7 +110,7 @@ class _Run:
         self.calls[kind] = self.calls.get(kind, 0) + 1
 
     # ---- datasets and plans
-    def dataset(self, spec: DatasetSpec | None, user_folder: Path | None) -> Path:
+    def dataset(self, spec: DatasetSpec | None, user_folder: Path | None) -> Path | None:
         if spec is None:
             link = self.raw / user_folder.name
             if not link.exists():
@@ -164,6 +118,8 @@ class _Run:
             return link
         key = f"dataset:{spec.name}"
         folder = _dataset_folder(self.raw, spec, None)
+        if spec.models_from is not None:
+            return self._real_dataset(spec, key, folder)
         if self.markers.get(key) is None:
             from nnunetv2_cta.phantom import write_dataset
 
@@ -184,6 +140,27 @@ class _Run:
                 progress=self.progress,
             )
             self.markers.set(key, {"seconds": round(time.perf_counter() - t0, 1)})
+        return folder
+
+    def _real_dataset(self, spec: DatasetSpec, key: str, folder: Path) -> Path | None:
+        """The real-geometry dataset (written once); None when the real data folder is not there."""
+        from nnunetv2_cta.benchmark.real_geometry import (
+            default_real_data_dir,
+            real_geometry_sources,
+            write_real_geometry_dataset,
+        )
+
+        if self.markers.get(key) is not None:
+            return folder
+        data_dir = default_real_data_dir()
+        if not real_geometry_sources(data_dir):
+            return None
+        self._count("dataset")
+        t0 = time.perf_counter()
+        cases = write_real_geometry_dataset(
+            folder, data_dir, dataset_id=spec.dataset_id, name=spec.nnunet_name, seed=self.budget.seed
+        )
+        self.markers.set(key, {"seconds": round(time.perf_counter() - t0, 1), "cases": cases})
         return folder
 
     def plans(self, folder: Path, planner: str) -> str:
@@ -398,15 +375,27 @@ class _Run:
         return summary
 
     # ---- one (dataset, method) pair
-    def stage1(self, folder: Path, planner: str, trainer: str) -> tuple[Path, Path, float, float | None, str]:
-        """Train (or resume) and predict one stage-1 network: predictions, model folder, seconds, plans id."""
-        plans_id = self.plans(folder, planner)
-        model_dir, epoch_s = self.model(folder, trainer, plans_id, "3d_fullres")
+    def stage1(
+        self, folder: Path, planner: str, trainer: str, train_folder: Path
+    ) -> tuple[Path, Path, float, float | None, str]:
+        """Train (or resume) on ``train_folder`` and predict ``folder``'s held-out cases with one stage-1 network:
+        predictions, model folder, seconds per case, seconds per epoch, plans id."""
+        plans_id = self.plans(train_folder, planner)
+        model_dir, epoch_s = self.model(train_folder, trainer, plans_id, "3d_fullres")
         pred, infer_s = self.predict(folder, f"stage1__{trainer}__{plans_id}", model_dir)
         return pred, model_dir, infer_s, epoch_s, plans_id
 
-    def method(self, folder: Path, modality: str, method: MethodSpec, stage1_methods: tuple = ()) -> dict:
-        """Run one method on one dataset; ``stage1_methods``: the candidates of a ``chosen`` repair method."""
+    def method(
+        self,
+        folder: Path,
+        modality: str,
+        method: MethodSpec,
+        stage1_methods: tuple = (),
+        train_folder: Path | None = None,
+    ) -> dict:
+        """Run one method on one dataset's held-out cases; ``stage1_methods``: the candidates of a ``chosen``
+        repair method; ``train_folder``: the dataset the networks are trained on (default ``folder``)."""
+        train_folder = train_folder or folder
         train_s: dict[str, float | None] = {}
         extra: dict = {}
         if not method.trained:
@@ -414,16 +403,20 @@ class _Run:
         else:
             trainer = self.budget.trainers.get(method.trainer_role)
             if method.trainer_role == CHOSEN:
-                choice = self.choose(folder, modality, stage1_methods)
+                choice = self.choose(train_folder, stage1_methods)
                 trainer = self.budget.trainers[get_method(choice["choice"]).trainer_role]
-                extra = {"base_method": choice["choice"], "selection": choice}
-            pred, _, infer_s, train_s["stage1"], plans_id = self.stage1(folder, method.planner, trainer)
+                extra = {"base_method": choice["choice"], "selection": choice | {"on": train_folder.name}}
+            extra["trainers"] = {"stage1": trainer}
+            pred, _, infer_s, train_s["stage1"], plans_id = self.stage1(
+                folder, method.planner, trainer, train_folder
+            )
             if method.repair is not None:
                 cgpm_dir = None
                 if method.repair == "cgpm":
-                    self._cgpm_first_stage(folder, plans_id, trainer)
+                    self._cgpm_first_stage(train_folder, plans_id, trainer)
                     cgpm_trainer = self.budget.trainers["cgpm"]
-                    cgpm_dir, train_s["cgpm"] = self.model(folder, cgpm_trainer, plans_id, "3d_cgpm")
+                    cgpm_dir, train_s["cgpm"] = self.model(train_folder, cgpm_trainer, plans_id, "3d_cgpm")
+                    extra["trainers"]["cgpm"] = cgpm_trainer
                 pred, repair_s = self.repair(folder, method.name, pred, cgpm_dir)
                 infer_s += repair_s
         summary = self.evaluate(folder, method.name, pred)
@@ -434,20 +427,26 @@ class _Run:
             "predictions": str(pred),
         } | extra
 
-    def choose(self, folder: Path, modality: str, candidates: tuple) -> dict:
-        """The selection rule's choice among the trained stage-1 ``candidates`` (each run first when needed);
-        written to ``<work>/evaluation/<dataset>/choice.json``."""
+    def choose(self, folder: Path, candidates: tuple) -> dict:
+        """The selection rule's choice among the trained stage-1 ``candidates`` on ``folder``'s held-out cases
+        (each run first when needed); written to ``<work>/evaluation/<dataset>/choice.json``."""
         from nnunetv2_cta.evaluation.score_table import scores_from_summary
         from nnunetv2_cta.evaluation.selection import choose_candidate
 
         if not candidates:
-            raise ConfigurationError(f"budget {self.budget.name!r}: no stage-1 method to choose from on {folder.name}")
+            raise ConfigurationError(
+                f"budget {self.budget.name!r}: no stage-1 method to choose from on {folder.name}"
+            )
         table = {
-            m.name: scores_from_summary(self.method(folder, modality, m)["summary"], source=m.name)
+            m.name: scores_from_summary(self.method(folder, "cta", m)["summary"], source=m.name)
             for m in candidates
         }
         if len(table) == 1:
-            choice = {"choice": candidates[0].name, "dice_choice": candidates[0].name, "verdict": "only candidate"}
+            choice = {
+                "choice": candidates[0].name,
+                "dice_choice": candidates[0].name,
+                "verdict": "only candidate",
+            }
         else:
             choice = choose_candidate(table).to_dict()
         write_json_atomic(self.work / "evaluation" / folder.name / "choice.json", choice)
@@ -515,8 +514,8 @@ def run_benchmark(
     pairs = select_runs(spec, methods, datasets, user_dataset=dataset is not None)
     user_folder = None
     if dataset is not None:
-        user_folder = _resolve_user_dataset(dataset)
-        _check_user_dataset(user_folder)
+        user_folder = resolve_user_dataset(dataset)
+        check_user_dataset(user_folder)
     if spec.device == "cuda":
         import torch
 
@@ -565,19 +564,29 @@ def run_benchmark(
                         f"{str(ckpt / 'checkpoint_final.pth')!r}; run without --no-train first"
                     )
 
-    outcomes = []
+    outcomes, skipped = [], []
     t_start = time.perf_counter()
     for ds, method in pairs:
         folder = run.dataset(ds, user_folder)
+        if folder is None:  # the real-geometry dataset without the real data folder
+            if ds.name not in skipped:
+                logger.warning(
+                    "benchmark: %s skipped: no real data folder (set NNUNETV2_CTA_REAL_DATA)", ds.name
+                )
+                skipped.append(ds.name)
+            continue
+        train_spec = DATASETS[ds.models_from] if ds is not None and ds.models_from else None
+        needs_models = train_spec is not None and method.trained
+        train_folder = run.dataset(train_spec, None) if needs_models else folder
         name = ds.name if ds is not None else USER_DATASET
         modality = ds.modality if ds is not None else "cta"
         logger.info("benchmark: %s / %s", name, method.name)
         candidates = tuple(
             METHODS[m]
-            for m in spec.runs[name if ds is not None else "phantom_cta"]
+            for m in spec.runs[train_spec.name if train_spec else name if ds is not None else "phantom_cta"]
             if METHODS[m].trained and METHODS[m].repair is None and METHODS[m].trainer_role != CHOSEN
         )
-        outcome = run.method(folder, modality, method, candidates)
+        outcome = run.method(folder, modality, method, candidates, train_folder)
         outcome.update(dataset=name, method=method.name)
         outcomes.append(outcome)
 
@@ -590,5 +599,6 @@ def run_benchmark(
         budget=spec,
         user_dataset=user_folder.name if user_folder else None,
         wall_s=time.perf_counter() - t_start,
+        skipped=skipped,
     )
     return {"budget": spec.name, "rows": files.pop("rows"), "files": files, "calls": dict(run.calls)}

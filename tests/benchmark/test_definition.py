@@ -25,9 +25,11 @@ def test_table_is_consistent():
         "stock_default", "stock_resenc_m", "stock_trainer", "cta", "cta_baseline", "cta_cgpm", "classic",
         "cta_nocenterline", "cta_skeleton_recall", "cta_cldice", "chosen_bridging", "chosen_cgpm",
     }  # fmt: skip
-    assert set(DATASETS) == {"phantom_cta", "phantom_ncct", "phantom_dsa"}
+    assert set(DATASETS) == {"phantom_cta", "phantom_ncct", "phantom_dsa", "real_geometry"}
     # same seed for the three modalities: one anatomy per case index
-    assert len({d.dataset_id for d in DATASETS.values()}) == 3
+    assert len({d.dataset_id for d in DATASETS.values()}) == 4
+    assert DATASETS["real_geometry"].models_from == "phantom_cta"
+    assert DATASETS["real_geometry"].nnunet_name == "RealGeometry"
     for budget in BUDGETS.values():
         for dataset, methods in budget.runs.items():
             assert dataset in DATASETS

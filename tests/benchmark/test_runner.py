@@ -63,7 +63,7 @@ def test_unfinished_training_resumes_from_checkpoint_latest(tmp_path, monkeypatc
     (fold_dir / "checkpoint_latest.pth").write_bytes(b"")
     model_dir, seconds = run.model(folder, "T", "P", "3d_fullres")
     assert calls[0]["continue_training"] is True
-    assert seconds == pytest.approx(5.0)  # mean of 4 s and 6 s
+    assert seconds == pytest.approx(5.0)  # median of 4 s and 6 s
     assert model_dir == fold_dir.parent
     assert run.model(folder, "T", "P", "3d_fullres") == (model_dir, pytest.approx(5.0))
     assert len(calls) == 1 and run.calls == {"train": 1}
@@ -105,3 +105,82 @@ def test_two_methods_one_case_end_to_end(tmp_path, keep_nnunet_env):
     )  # fmt: skip
     assert again["calls"] == {}
     assert [r["method"] for r in again["rows"]] == ["cta"] * 5
+
+
+def test_real_geometry_dataset_is_scored_and_skipped_without_data(
+    tmp_path, keep_nnunet_env, monkeypatch, real_dir
+):
+    monkeypatch.setenv("NNUNETV2_CTA_REAL_DATA", str(real_dir[0]))
+    work = tmp_path / "work"
+    out = run_benchmark(
+        work, "tiny", methods=["classic"], datasets=["real_geometry"], num_processes=1, progress=False
+    )
+    # classic needs no network: the phantom_cta dataset whose networks the real cases would use is not made
+    assert out["calls"] == {"dataset": 1, "classic": 1, "evaluate": 1}
+    assert not (work / "nnUNet_raw" / "Dataset971_PhantomCTA").exists()
+    assert sorted(
+        p.name for p in (work / "nnUNet_raw" / "Dataset974_RealGeometry" / "labelsTs").iterdir()
+    ) == [
+        "avm_head_cta.nii.gz",
+        "topcow_ct_roi_001.nii.gz",
+    ]
+    assert {r["n_cases"] for r in out["rows"]} == {2}
+    # without the real data: skipped, and the results say so
+    monkeypatch.setenv("NNUNETV2_CTA_REAL_DATA", str(tmp_path / "absent"))
+    out = run_benchmark(
+        tmp_path / "work2",
+        "tiny",
+        methods=["classic"],
+        datasets=["real_geometry"],
+        num_processes=1,
+        progress=False,
+    )
+    assert out["rows"] == [] and out["calls"] == {}
+    assert "**real_geometry was skipped**" in (tmp_path / "work2" / "results" / "results.md").read_text()
+
+
+def _summary(dice, cldice, breaks):
+    return {
+        "metric_per_case": [
+            {"case": f"c{i}", "metrics": {"vessels": {"dice": d, "cldice": c, "breaks": b}}}
+            for i, (d, c, b) in enumerate(zip(dice, cldice, breaks, strict=True))
+        ]
+    }
+
+
+def test_chosen_repairs_start_from_the_rule_s_choice(tmp_path, monkeypatch):
+    from nnunetv2_cta.benchmark.definition import METHODS
+    from nnunetv2_cta.errors import ConfigurationError
+
+    run = _Run(tmp_path, get_budget("cpu"), no_train=False, num_processes=1, progress=False)
+    summaries = {  # the stock loss has 0.005 more Dice; the centerline loss 4 fewer breaks in each of 5 cases
+        "stock_trainer": _summary([0.85] * 5, [0.70] * 5, [5, 6, 5, 7, 5]),
+        "cta": _summary([0.845] * 5, [0.72] * 5, [1, 2, 1, 2, 1]),
+    }
+    monkeypatch.setattr(run, "method", lambda folder, modality, m, *a: {"summary": summaries[m.name]})
+    folder = tmp_path / "nnUNet_raw" / "Dataset971_PhantomCTA"
+    choice = run.choose(folder, (METHODS["stock_trainer"], METHODS["cta"]))
+    assert (choice["choice"], choice["dice_choice"], choice["verdict"]) == (
+        "cta",
+        "stock_trainer",
+        "disagree",
+    )
+    written = json.loads((tmp_path / "evaluation" / folder.name / "choice.json").read_text())
+    assert written["choice"] == "cta"
+    with pytest.raises(ConfigurationError, match="no stage-1 method to choose from"):
+        run.choose(folder, ())
+
+    # the CGPM's first stage is written into the plans once; another choice later is refused
+    plans = tmp_path / "nnUNet_preprocessed" / folder.name / "nnUNetCTAPlans_cpu.json"
+    plans.parent.mkdir(parents=True)
+    plans.write_text(json.dumps({"configurations": {"3d_fullres": {}}}))
+    run._cgpm_first_stage(folder, "nnUNetCTAPlans_cpu", "nnUNetTrainerCTA_cpu")
+    written = json.loads(plans.read_text())
+    assert written["cta"]["cgpm"]["first_stage_trainer"] == "nnUNetTrainerCTA_cpu"
+    assert written["configurations"]["3d_cgpm"]["previous_stage"] == "3d_fullres"
+    run._cgpm_first_stage(folder, "nnUNetCTAPlans_cpu", "nnUNetTrainerCTA_cpu")  # same: nothing to do
+    with pytest.raises(
+        ConfigurationError,
+        match=r"set up for first stage 'nnUNetTrainerCTA_cpu'.*'nnUNetTrainerCTA_Base_cpu'",
+    ):
+        run._cgpm_first_stage(folder, "nnUNetCTAPlans_cpu", "nnUNetTrainerCTA_Base_cpu")
