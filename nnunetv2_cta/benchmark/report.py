@@ -37,29 +37,34 @@ COMPARISONS: tuple[tuple[str, str], ...] = (
     ("chosen_cgpm", "chosen_bridging"),
 )
 COMPARED_METRICS: tuple[tuple[str, bool], ...] = (("breaks", False), ("cldice", True), ("dice", True))
+#: fewest paired cases for a "better"/"worse" verdict (the default of ``nnunetv2_cta choose``)
+MIN_CASES = 5
 #: the metrics the selection rule reads
 SELECTION_METRICS: tuple[str, ...] = ("dice", "cldice", "breaks")
 
 
 def paired_difference(a: list[float], b: list[float], higher_is_better: bool) -> dict:
-    """Paired per-case difference ``a - b`` and a verdict.
+    """Paired per-case difference ``a - b`` and a verdict, by the rule of ``nnunetv2_cta choose``
+    (:func:`nnunetv2_cta.evaluation.selection.paired_difference`): ``"better"`` / ``"worse"`` for ``a`` only
+    with at least :data:`MIN_CASES` cases, better (worse) in more cases than not, and a mean difference beyond
+    twice its standard error; ``"same"`` when every difference is 0; ``"too small to tell"`` otherwise. A rule of
+    thumb for small samples, not a significance test.
 
-    The verdict is ``"better"`` / ``"worse"`` for ``a`` only when the mean difference exceeds twice its standard
-    error (``std / sqrt(n)``, n >= 3 cases) and ``"too few cases / too small to tell"`` otherwise; with identical
-    values it is ``"same"``. This is a plain rule of thumb for small samples, not a significance test.
+    Example:
+        >>> paired_difference([1, 0, 2, 1, 1], [5, 4, 6, 5, 3], higher_is_better=False)["verdict"]
+        'better'
     """
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    n = len(d)
-    mean = float(d.mean())
-    se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else None
-    if np.all(d == 0):
-        verdict = "same"
-    elif n >= 3 and se is not None and abs(mean) > 2 * se:
-        verdict = "better" if (mean > 0) == higher_is_better else "worse"
-    else:
-        verdict = "too small to tell"
-    wins = int(np.sum(d > 0) if higher_is_better else np.sum(d < 0))
-    return {"mean_difference": mean, "standard_error": se, "n": n, "cases_better": wins, "verdict": verdict}
+    from nnunetv2_cta.evaluation.selection import paired_difference as rule
+
+    d = rule(a, b, higher_is_better=higher_is_better, min_cases=MIN_CASES)
+    return {
+        "mean_difference": d.mean,
+        "standard_error": d.standard_error,
+        "n": d.n,
+        "cases_better": d.better,
+        "cases_worse": d.worse,
+        "verdict": d.verdict,
+    }
 
 
 def comparisons(per_case: dict) -> list[dict]:
@@ -290,7 +295,8 @@ def markdown(
         out.write(
             "## Paired comparisons (vessels region)\n\n"
             "Difference per case (method minus reference), mean ± standard error; *better*/*worse* only when the "
-            "mean exceeds twice its standard error with at least 3 cases, else *too small to tell*.\n\n"
+            f"mean exceeds twice its standard error with at least {MIN_CASES} cases, better in more cases than worse "
+            "(the rule of `nnunetv2_cta choose`), else *too small to tell*.\n\n"
             "| dataset | method | reference | metric | difference | cases better | verdict |\n"
             "|---|---|---|---|---|---|---|\n"
         )
