@@ -187,8 +187,17 @@ def test_report_with_no_vessels_does_not_show_zero_breaks_as_good(tmp_path):
     text = write_report(tmp_path / "r.html", {"volumes_ml": {"vessels": 0.0}, "suspected_breaks": []}, {})
     text = text.read_text()
     assert "suspected remaining breaks:\n<b class='warn'>not applicable (no vessel segmented)</b>" in text
+    # zero found is not shown as good either: the search cannot see most kinds of break
     text = write_report(tmp_path / "r.html", {"volumes_ml": {"vessels": 3.0}, "suspected_breaks": []}, {})
-    assert '<b class="ok">0</b>' in text.read_text()
+    text = text.read_text()
+    assert (
+        "suspected remaining breaks:\n<b>0</b> <span class='meta'>(this search finds only a vessel interrupted"
+        in text
+    )
+    assert '<b class="ok">0</b>' not in text and "Follow every artery on the MIPs as well" in text
+    breaks = [{"position_mm": [1, 2, 3], "index_zyx": [3, 2, 1], "gap_mm": 4.0, "region": "carotid"}]
+    text = write_report(tmp_path / "r.html", {"volumes_ml": {"vessels": 3.0}, "suspected_breaks": breaks}, {})
+    assert '<b class="warn">1</b>' in text.read_text()
 
 
 @pytest.mark.skipif(
