@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budget",
         required=True,
-        help="tiny (smoke test, minutes), cpu-small (about an hour on 2 CPU cores) or gpu (CUDA GPU)",
+        help="tiny (smoke test, minutes), cpu-small (about an hour on 2 CPU cores), cpu (the CPU recipe, ten "
+        "networks: about 4 hours on 2 cores, resumable across sessions) or gpu (CUDA GPU)",
     )
     parser.add_argument(
         "--work",
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--datasets",
         nargs="+",
         default=None,
-        help="only these phantom datasets (phantom_cta, phantom_ncct, phantom_dsa)",
+        help="only these datasets (phantom_cta, phantom_ncct, phantom_dsa, real_geometry: real vessel trees from "
+        "$NNUNETV2_CTA_REAL_DATA, default ../shared/data/real, scored with phantom_cta's networks)",
     )
     parser.add_argument(
         "--dataset",
