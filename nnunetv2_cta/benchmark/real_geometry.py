@@ -110,4 +110,3 @@ def write_real_geometry_dataset(
         },
     )
     return [case for case, _ in sources]
-
