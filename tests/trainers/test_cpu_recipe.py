@@ -93,3 +93,27 @@ def test_recipe_bad_attributes(planned_phantom, attrs, match):
     cls = type("nnUNetTrainerCTA_cpu_bad", (nnUNetTrainerCTA_cpu_tiny,), attrs)
     with pytest.raises(ConfigurationError, match=match):
         _make(cls, planned_phantom)
+
+
+@pytest.mark.parametrize(
+    ("fold", "final_validation", "validated"), [("all", True, False), (0, True, True), (0, False, False)]
+)
+def test_final_validation_only_with_held_out_cases(monkeypatch, fold, final_validation, validated):
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    calls, log = [], []
+    monkeypatch.setattr(
+        nnUNetTrainer, "perform_actual_validation", lambda self, save=False: calls.append(save)
+    )
+    trainer = object.__new__(nnUNetTrainerCTA_cpu_tiny)  # only the attributes the method reads
+    trainer.fold, trainer.final_validation = fold, final_validation
+    trainer.print_to_log_file = log.append
+    trainer.perform_actual_validation(False)
+    assert calls == ([False] if validated else [])
+    if fold == "all":
+        assert log == ["final validation skipped: fold 'all' has no held-out cases"]
+
+
+def test_latest_checkpoint_every_five_epochs(planned_phantom):
+    trainer = _make(nnUNetTrainerCTA_cpu_tiny, planned_phantom)
+    assert trainer.save_every == 5  # nnU-Net's 50 would save once in a 60-epoch schedule
