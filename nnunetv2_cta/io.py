@@ -46,6 +46,10 @@ from nnunetv2_cta.errors import (
 
 #: File endings SimpleITK reads and writes that nnunetv2_cta accepts for volumes.
 VOLUME_ENDINGS: tuple[str, ...] = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr")
+#: gzip level of written ``.nii.gz`` volumes (1: about 3x faster than SimpleITK's default, files ~10 % larger)
+GZIP_LEVEL = 1
+#: uncompressed bytes per gzip member (each compressed on its own thread)
+GZIP_CHUNK = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -202,8 +206,10 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
     if not path.is_file():
         raise DatasetFormatError(f"no such image file: {str(path)!r}")
     try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as err:
+        image = _read_nifti_gz(path) if _fast_gzip() and path.name.lower().endswith(".nii.gz") else None
+        if image is None:
+            image = sitk.ReadImage(str(path))
+    except (RuntimeError, OSError, EOFError) as err:
         raise DatasetFormatError(
             f"cannot read image {str(path)!r}: {str(err).strip().splitlines()[-1]}"
         ) from err
@@ -221,11 +227,18 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
 
 
 def write_image(
-    path: str | os.PathLike, array: np.ndarray, geometry: Geometry, *, compress: bool = True
+    path: str | os.PathLike,
+    array: np.ndarray,
+    geometry: Geometry,
+    *,
+    compress: bool = True,
+    level: int = GZIP_LEVEL,
 ) -> Path:
     """Write a ``[z, y, x]`` array with its geometry, atomically (temporary file, then rename).
 
-    The file type follows the ending of ``path``; the array's dtype is kept (cast before calling).
+    The file type follows the ending of ``path``; the array's dtype is kept (cast before calling). A
+    ``.nii.gz`` is written by SimpleITK uncompressed and gzip-compressed by :func:`gzip_members` (``level``,
+    chunks on every core); other compressed formats use SimpleITK's own compression.
     """
     import SimpleITK as sitk
 
@@ -239,8 +252,79 @@ def write_image(
     image.SetOrigin(geometry.origin)
     image.SetDirection(geometry.direction)
     with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), useCompression=compress)
+        if compress and tmp.name.lower().endswith(".nii.gz"):
+            raw = tmp.with_name(tmp.name[: -len(".gz")])
+            try:
+                sitk.WriteImage(image, str(raw), useCompression=False)
+                with open(raw, "rb") as source, open(tmp, "wb") as target:
+                    data = source.read()
+                    for member in gzip_members(data, level):
+                        target.write(member)
+            finally:
+                raw.unlink(missing_ok=True)
+        else:
+            sitk.WriteImage(image, str(tmp), useCompression=compress)
     return path
+
+
+# ----------------------------------------------------------------------------------------- gzip, fast
+
+
+def _fast_gzip():
+    """``isal.isal_zlib`` (ISA-L: about 2x faster than zlib at level 1 and when reading) when installed, else
+    ``None``."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return None
+    return isal_zlib
+
+
+def gzip_members(
+    data: bytes | memoryview, level: int = GZIP_LEVEL, *, threads: int | None = None
+) -> Iterator[bytes]:
+    """``data`` as a sequence of complete gzip members of :data:`GZIP_CHUNK` bytes each, compressed in parallel.
+
+    Concatenated members are one valid gzip file (RFC 1952, section 2.2): zlib's ``gzread`` (SimpleITK, ITK),
+    Python's ``gzip`` and nibabel read them as one stream. Compression releases the GIL, so the members are
+    compressed on ``threads`` threads (default: the CPU count), in ISA-L when installed, else zlib.
+
+    Example:
+        >>> import gzip
+        >>> gzip.decompress(b"".join(gzip_members(b"abc" * 10, 1))) == b"abc" * 10
+        True
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if level not in range(10):
+        raise ValueError(f"gzip level must be 0..9, got {level!r}")
+    codec = _fast_gzip()
+    if codec is not None:
+        level = min(level, 3)  # ISA-L has levels 0..3
+    else:
+        import zlib as codec
+
+    def member(chunk) -> bytes:
+        packer = codec.compressobj(level, codec.DEFLATED, 31)  # wbits 16 + 15: a gzip member
+        return packer.compress(chunk) + packer.flush()
+
+    view = memoryview(data).cast("B")
+    chunks = [view[i : i + GZIP_CHUNK] for i in range(0, max(len(view), 1), GZIP_CHUNK)]
+    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+        yield from pool.map(member, chunks)
+
+
+def _read_nifti_gz(path: Path):
+    """SimpleITK image of a ``.nii.gz``: ISA-L decompresses it into a temporary ``.nii`` that SimpleITK reads
+    (about 2x faster than SimpleITK's own zlib reading; the same header handling)."""
+    import SimpleITK as sitk
+    from isal import igzip
+
+    with tempfile.TemporaryDirectory(prefix="nnunetv2_cta_read_") as folder:
+        raw = Path(folder) / (path.name[: -len(".gz")])
+        with igzip.open(path, "rb") as source, open(raw, "wb") as target:
+            shutil.copyfileobj(source, target, 16 * 2**20)
+        return sitk.ReadImage(str(raw))
 
 
 # --------------------------------------------------------------------------------------- atomic writes

@@ -189,3 +189,53 @@ def test_group_case_files_and_single_channel(tmp_path):
         DatasetFormatError, match=r"files 'a.mha' and 'a_0000.nii.gz' in .* both give case 'a'"
     ):
         group_case_files([tmp_path / "a_0000.nii.gz", tmp_path / "a.mha"])
+
+
+# --------------------------------------------------------------------------- .nii.gz writing and reading (issue 19)
+def test_gzip_members_are_one_gzip_stream(monkeypatch):
+    import gzip
+
+    from nnunetv2_cta import io as io_module
+
+    monkeypatch.setattr(io_module, "GZIP_CHUNK", 1000)
+    data = bytes(range(256)) * 20  # 5,120 bytes -> members of 1,000, ..., 120 bytes
+    members = list(io_module.gzip_members(data, 1, threads=2))
+    assert len(members) == 6 and all(m[:2] == b"\x1f\x8b" for m in members)
+    assert gzip.decompress(b"".join(members)) == data
+    assert gzip.decompress(b"".join(io_module.gzip_members(b"", 1))) == b""
+
+
+def test_gzip_members_bad_level():
+    from nnunetv2_cta.io import gzip_members
+
+    with pytest.raises(ValueError, match=r"gzip level must be 0\.\.9, got 12"):
+        list(gzip_members(b"abc", 12))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+def test_nii_gz_written_in_members_reads_back_in_simpleitk_and_nibabel(tmp_path, monkeypatch, dtype):
+    import nibabel
+    import SimpleITK as sitk
+
+    from nnunetv2_cta import io as io_module
+    from nnunetv2_cta.io import Geometry, read_image, write_image
+
+    monkeypatch.setattr(io_module, "GZIP_CHUNK", 4096)  # many members
+    array = (np.arange(7 * 9 * 11) % 251 - 100).reshape(7, 9, 11).astype(dtype)
+    geometry = Geometry((2.0, 0.5, 0.75), (10.0, -20.0, 5.0), (0, 1, 0, 1, 0, 0, 0, 0, -1))
+    path = write_image(tmp_path / "v.nii.gz", array, geometry)
+    ours, read_geometry = read_image(path)
+    assert ours.dtype == dtype and np.array_equal(ours, array) and read_geometry.mismatch(geometry) is None
+    assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(path))), array)
+    assert np.array_equal(np.asarray(nibabel.load(path).dataobj).transpose(2, 1, 0), array)
+    assert [p.name for p in tmp_path.iterdir()] == ["v.nii.gz"]  # no temporary .nii left
+
+
+def test_read_image_truncated_nii_gz(tmp_path):
+    from nnunetv2_cta.errors import DatasetFormatError
+    from nnunetv2_cta.io import Geometry, read_image, write_image
+
+    path = write_image(tmp_path / "v.nii.gz", np.ones((4, 5, 6), np.int16), Geometry((1.0, 1.0, 1.0)))
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(DatasetFormatError, match="cannot read image"):
+        read_image(path)
