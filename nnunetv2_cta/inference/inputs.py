@@ -119,12 +119,12 @@ def load_input(case: InputCase) -> tuple[np.ndarray, Geometry]:
         array, geometry, _ = read_dicom_series(case.series)
     else:
         array, geometry = read_image(case.path)
-    array = np.asarray(array, dtype=np.float32)
-    if not np.all(np.isfinite(array)):
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):  # integers always are
         raise DatasetFormatError(
             f"case {case.case!r} ({case.source}): the image holds NaN or infinite values"
         )
-    lo, hi = float(array.min()), float(array.max())
+    lo, hi = float(array.min()), float(array.max())  # on the stored type (int16: half the bytes of float32)
+    array = np.asarray(array, dtype=np.float32)
     if lo > CT_MIN_HU_BELOW or hi < CT_MAX_HU_ABOVE:
         raise DatasetFormatError(
             f"case {case.case!r} ({case.source}) does not look like CT in HU: values {lo:.1f}..{hi:.1f}, "

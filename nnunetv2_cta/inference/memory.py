@@ -52,3 +52,15 @@ class PeakMemory:
     @property
     def peak_gb(self) -> float:
         return round(self.peak / 2**30, 3)
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux ``/proc``: start time in clock ticks since boot against the
+    uptime), so that start-up includes the interpreter and every import; ``None`` where /proc is missing."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, counted after the command name
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    return round(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 2)

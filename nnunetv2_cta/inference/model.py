@@ -1,12 +1,16 @@
-"""A trained nnU-Net model (stage 1 or the CGPM) run through nnU-Net's predictor API, with a lean export.
+"""A trained nnU-Net model (stage 1 or the CGPM), loaded once and run per case: nnU-Net's network, plans and
+checkpoint; preprocessing, sliding window and export of our own that reproduce nnU-Net's.
 
-Preprocessing (crop, CT normalisation, resampling to the model's spacing) and the sliding-window network are
-nnU-Net's own, so the model sees exactly what it saw in training. The **export** is ours: nnU-Net resamples
-the logits of every class to the image grid in float64 with cubic spline interpolation (one full-size float64
-volume per class; minutes and many GB for a 512x512x900 CTA). :func:`logits_to_labels` instead interpolates
-the logits trilinearly (separable: bilinear per slice, then linear along z) in float32 slabs of a few
-slices, and turns each slab into labels at once (argmax, or :func:`decode_regions` for region training), so
-the full-resolution logits never exist in memory.
+* **Loading** (:func:`_initialize_known_trainer`): the network is built from the trainer class the checkpoint
+  names, found in our registry, in nnU-Net's base trainer, or as the one module under ``nnunetv2.training`` /
+  ``nnUNet_extTrainer`` that defines it; nnU-Net's own search (it imports every module under
+  ``nnunetv2.training``, about a minute on 2 CPU cores) is the last resort.
+* **Preprocessing** (:mod:`.preprocess`): nnU-Net's default CT preprocessing in torch float32, slab-wise, for
+  the plans it supports; nnU-Net's preprocessor otherwise (and for a cascaded model's previous-stage input).
+* **Network** (:mod:`.sliding`): nnU-Net's tiles, Gaussian and blending; tiles of constant input (air) reuse one
+  network output.
+* **Export** (:mod:`.export`): logits interpolated trilinearly in float32 slabs and decoded at once, only where
+  the 8 surrounding model-grid labels differ (nnU-Net: float64 cubic resampling of every class).
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnunetv2_cta.errors import ConfigurationError, GeometryError
+from nnunetv2_cta.inference.export import (  # noqa: F401  (re-exported: callers import them from here)
+    EXPORT_SLAB,
+    RegionDecoder,
+    _interpolated_slabs,
+    _source_coordinates,
+    logits_to_labels,
+)
 from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.labels import LABELS
 
@@ -29,18 +40,6 @@ if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
-
-#: output slices interpolated at once by :func:`logits_to_labels`
-EXPORT_SLAB = 16
-
-
-def _source_coordinates(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lower index, upper index and weight of each output position (half-pixel centres, as F.interpolate)."""
-    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-    src = np.clip(src, 0, n_in - 1)
-    lo = np.floor(src).astype(np.int64)
-    hi = np.minimum(lo + 1, n_in - 1)
-    return lo, hi, (src - lo).astype(np.float32)
 
 
 def cpu_bf16(device):
@@ -57,133 +56,6 @@ def cpu_bf16(device):
     if device.type != "cpu" or not native:
         return contextlib.nullcontext()
     return torch.autocast("cpu", dtype=torch.bfloat16)
-
-
-class RegionDecoder:
-    """Turns region outputs (one sigmoid channel per region) into a label map without losing a region.
-
-    nnU-Net writes ``regions_class_order[i]`` wherever region ``i`` exceeds 0.5, later regions overwriting
-    earlier ones; with our regions (bone, vessels, aorta, carotid, intracranial) the carotid channel then erases
-    the aorta wherever both fire, and a thin intracranial vessel whose own channel stays below 0.5 is called
-    carotid. This decoder keeps nnU-Net's rule for plain regions and gives every **parent** region (one whose
-    labels are the union of the labels of single-label channels, its **children**: ``vessels`` = aorta +
-    carotid + intracranial) the last word inside it: where the parent exceeds 0.5 the voxel gets the child with
-    the highest logit, even when no child exceeds 0.5; outside the parent a child alone writes nothing (the
-    parent decides *whether* it is vessel, the children only *which* vessel). Parents overwrite plain regions
-    (contrast-filled lumen next to bone stays vessel). A dataset without parent regions decodes exactly as
-    nnU-Net does.
-
-    Args:
-        regions: label values of each channel, in channel order (nnU-Net's ``foreground_regions``).
-        regions_class_order: label written for each channel (nnU-Net's ``regions_class_order``).
-
-    Example (channels bone, vessels, aorta, carotid, intracranial; one voxel where aorta and carotid both
-    exceed 0.5 and aorta is the more probable):
-        >>> import torch
-        >>> dec = RegionDecoder([(1,), (2, 3, 4), (2,), (3,), (4,)], (1, 3, 2, 3, 4))
-        >>> dec(torch.tensor([[-5.0, 3.0, 2.0, 1.0, -4.0]]).reshape(1, 5, 1, 1)).tolist()
-        [[[2]]]
-    """
-
-    def __init__(self, regions: Sequence[Sequence[int]], regions_class_order: Sequence[int]) -> None:
-        regions = [tuple(int(v) for v in np.atleast_1d(r)) for r in regions]
-        if len(regions) != len(regions_class_order):
-            raise ConfigurationError(
-                f"regions_class_order has {len(regions_class_order)} entries for {len(regions)} regions {regions}"
-            )
-        self.order = [int(v) for v in regions_class_order]
-        single = {r[0]: c for c, r in enumerate(regions) if len(r) == 1}
-        self.parents: list[tuple[int, list[int]]] = []
-        children: set[int] = set()
-        for c, region in enumerate(regions):
-            if len(region) > 1 and all(v in single for v in region):
-                kids = [single[v] for v in region]
-                self.parents.append((c, kids))
-                children.update(kids)
-        parent_channels = {p for p, _ in self.parents}
-        self.plain = [c for c in range(len(regions)) if c not in children and c not in parent_channels]
-
-    def __call__(self, values) -> np.ndarray:
-        """Labels ``(k, y, x)`` uint8 from logits ``values`` ``(k, C, y, x)`` (torch)."""
-        import torch
-
-        out = torch.zeros((values.shape[0], *values.shape[2:]), dtype=torch.uint8)
-        for c in self.plain:
-            out[values[:, c] > 0] = self.order[c]
-        for parent, kids in self.parents:
-            labels = torch.tensor([self.order[k] for k in kids], dtype=torch.uint8)
-            best = values[:, kids].argmax(1)
-            inside = values[:, parent] > 0
-            out[inside] = labels[best[inside]]
-        return out.numpy()
-
-
-def logits_to_labels(
-    logits,
-    shape: Sequence[int],
-    *,
-    regions: Sequence[Sequence[int]] | None = None,
-    regions_class_order: Sequence[int] | None = None,
-    slab: int = EXPORT_SLAB,
-) -> np.ndarray:
-    """Interpolate ``logits`` ``(C, z, y, x)`` trilinearly to ``shape`` and convert them to a label map.
-
-    Args:
-        logits: torch tensor or array, one channel per class (softmax training) or per region.
-        shape: output ``(z, y, x)``.
-        regions: region training: the label values of each channel (nnU-Net's ``foreground_regions``).
-        regions_class_order: region training: the label written for each channel; decoded by
-            :class:`RegionDecoder` (parent regions such as ``vessels`` keep every sub-region). Without
-            ``regions`` each channel is taken as its own single-label region (nnU-Net's overwrite rule).
-            ``None``: argmax (softmax training).
-        slab: output slices interpolated at once (memory: ``slab x C x y x x`` float32).
-
-    Returns:
-        ``uint8`` label map of ``shape``.
-    """
-    import torch
-
-    logits = torch.as_tensor(logits)
-    if logits.ndim != 4:
-        raise GeometryError(f"logits must be (C, z, y, x), got shape {tuple(logits.shape)}")
-    shape = tuple(int(s) for s in shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise GeometryError(f"shape must be three positive sizes (z, y, x), got {shape}")
-    decoder = None
-    if regions_class_order is not None:
-        if len(regions_class_order) != logits.shape[0]:
-            raise ConfigurationError(
-                f"regions_class_order has {len(regions_class_order)} entries for {logits.shape[0]} logit channels"
-            )
-        decoder = RegionDecoder(
-            regions if regions is not None else [(c,) for c in regions_class_order], regions_class_order
-        )
-    out = np.empty(shape, dtype=np.uint8)
-    for start, stop, values in _interpolated_slabs(logits, shape, slab):
-        if decoder is None:
-            out[start:stop] = values.argmax(1).numpy().astype(np.uint8)
-        else:
-            out[start:stop] = decoder(values)
-    return out
-
-
-def _interpolated_slabs(values, shape: tuple[int, int, int], slab: int):
-    """Yield ``(start, stop, tensor (k, C, y, x))``: ``values`` ``(C, z, y, x)`` interpolated trilinearly
-    (separable: bilinear per slice, then linear along z) to output slices ``start:stop`` of ``shape``."""
-    import torch
-    import torch.nn.functional as F
-
-    lo, hi, w = _source_coordinates(values.shape[1], shape[0])
-    for start in range(0, shape[0], slab):
-        stop = min(start + slab, shape[0])
-        first, last = int(lo[start]), int(hi[stop - 1])
-        planes = values[:, first : last + 1].float().permute(1, 0, 2, 3)  # (n, C, y, x)
-        if planes.shape[2:] != shape[1:]:
-            planes = F.interpolate(planes, size=shape[1:], mode="bilinear", align_corners=False)
-        a = planes[torch.from_numpy(lo[start:stop] - first)]
-        b = planes[torch.from_numpy(hi[start:stop] - first)]
-        wt = torch.from_numpy(w[start:stop]).view(-1, 1, 1, 1)
-        yield start, stop, a * (1 - wt) + b * wt
 
 
 def check_model_labels(model_dir: Path) -> None:
@@ -208,11 +80,41 @@ def check_model_labels(model_dir: Path) -> None:
         )
 
 
+def find_nnunet_trainer(name: str) -> type | None:
+    """The trainer class ``name`` from the one module under ``nnunetv2/training`` whose source defines it
+    (``class <name>(``), imported alone; ``None`` when no module or several define it.
+
+    A text search over the source files takes milliseconds; nnU-Net's ``recursive_find_python_class`` imports
+    every module to find the class (about a minute on 2 CPU cores).
+    """
+    import importlib
+    import re
+
+    import nnunetv2
+
+    root = Path(nnunetv2.__file__).parent
+    pattern = re.compile(rf"^class\s+{re.escape(name)}\s*[(:]", re.MULTILINE)
+    hits = [
+        path
+        for path in sorted((root / "training").rglob("*.py"))
+        if pattern.search(path.read_text(encoding="utf-8", errors="replace"))
+    ]
+    if len(hits) != 1:
+        return None
+    module = ".".join(("nnunetv2", *hits[0].relative_to(root).with_suffix("").parts))
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError as err:  # e.g. a variant needing an optional package: leave it to nnU-Net's search
+        logger.info("trainer %s in %s cannot be imported alone (%s)", name, module, err)
+        return None
+
+
 def _initialize_known_trainer(
     predictor, model_dir: Path, folds: Sequence[int | str], checkpoint: str
 ) -> bool:
     """Set ``predictor`` up from ``model_dir`` without nnU-Net's trainer search when the checkpoint names one of
-    our trainers or nnU-Net's base trainer; return False (nothing done) for any other trainer.
+    our trainers, nnU-Net's base trainer or a class :func:`find_nnunet_trainer` finds; return False (nothing
+    done) otherwise.
 
     nnU-Net finds the trainer class by importing every module under ``nnunetv2.training`` (about a minute on
     2 CPU cores) only to call its ``build_network_architecture``; ours are in a registry.
@@ -232,6 +134,8 @@ def _initialize_known_trainer(
     ]
     name = states[0]["trainer_name"]
     trainer_class = nnUNetTrainer if name == "nnUNetTrainer" else TRAINERS.get(name)
+    if trainer_class is None:
+        trainer_class = find_nnunet_trainer(name)
     if trainer_class is None:
         return False
     dataset_json = json.loads((model_dir / "dataset.json").read_text())
@@ -286,7 +190,10 @@ class StageModel:
         checkpoint: checkpoint file name.
         mirroring: test-time mirroring as the checkpoint allows (8x the network time in 3D).
         tile_step_size: sliding-window step as a fraction of the patch (nnU-Net: 0.5).
-        progress: nnU-Net's sliding-window progress bar.
+        progress: a progress bar over the sliding-window tiles.
+        torch_preprocessing: nnU-Net's preprocessing reproduced in torch (:mod:`.preprocess`) where the plans
+            allow it; ``False``: nnU-Net's own preprocessor.
+        batch_size: sliding-window tiles per network call.
 
     Raises:
         ConfigurationError: not a model folder, no checkpoint, or labels outside our scheme.
@@ -302,6 +209,8 @@ class StageModel:
         mirroring: bool = True,
         tile_step_size: float = 0.5,
         progress: bool = False,
+        torch_preprocessing: bool = True,
+        batch_size: int = 2,
     ) -> None:
         import torch
         from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
@@ -358,6 +267,25 @@ class StageModel:
         self.folds = tuple(folds)
         self.checkpoint = checkpoint
         self.label_manager = self.predictor.label_manager
+        self.progress = progress
+        self.batch_size = int(batch_size)
+        self.torch_preprocessing_unsupported = (
+            "switched off" if not torch_preprocessing else self._torch_preprocessing_unsupported()
+        )
+        #: tile counts of the last :meth:`logits` call (:class:`~.sliding.TileCounts`), for the record
+        self.last_tiles = None
+
+    def _torch_preprocessing_unsupported(self) -> str | None:
+        from nnunetv2_cta.inference.preprocess import torch_preprocessing_unsupported
+
+        why = torch_preprocessing_unsupported(
+            self.predictor.plans_manager, self.predictor.configuration_manager, self.num_channels
+        )
+        if why:
+            logger.info(
+                "%s: nnU-Net's own preprocessing (torch version does not support: %s)", self.model_dir, why
+            )
+        return why
 
     # ---- description ---------------------------------------------------------------------------------
     @property
@@ -396,6 +324,8 @@ class StageModel:
             "spacing_mm": [float(s) for s in self.predictor.configuration_manager.spacing],
             "patch_size": [int(s) for s in self.predictor.configuration_manager.patch_size],
             "mirroring": bool(self.predictor.use_mirroring and self.predictor.allowed_mirroring_axes),
+            "tile_step_size": float(self.predictor.tile_step_size),
+            "preprocessing": "nnU-Net" if self.torch_preprocessing_unsupported else "torch float32",
         }
 
     # ---- prediction ----------------------------------------------------------------------------------
@@ -426,6 +356,15 @@ class StageModel:
                 )
             )
         pm, cm = self.predictor.plans_manager, self.predictor.configuration_manager
+        if previous is None and not self.torch_preprocessing_unsupported:
+            from nnunetv2_cta.inference.preprocess import preprocess_ct
+
+            data, props = preprocess_ct(ct, geometry.spacing, pm, cm, device=self.device)
+            props["model_grid"] = {
+                "spacing": [float(s) for s in cm.spacing],
+                "normalization": list(cm.normalization_schemes),
+            }
+            return ModelGrid(data, props)
         preprocessor = cm.preprocessor_class(verbose=False)
         props = {"spacing": [float(s) for s in geometry.spacing]}
         seg = None if previous is None else previous[None].astype(np.int16)
@@ -442,8 +381,32 @@ class StageModel:
         return ModelGrid(torch.from_numpy(data), props, previous_grid)
 
     def logits(self, data) -> torch.Tensor:
-        """Sliding-window logits ``(C, z, y, x)`` (CPU tensor) of preprocessed ``data`` (nnU-Net's predictor)."""
-        return self.predictor.predict_logits_from_preprocessed_data(data).cpu()
+        """Sliding-window logits ``(C, z, y, x)`` (float32 CPU tensor) of preprocessed ``data``, averaged over the
+        folds (:func:`~.sliding.sliding_window_logits`; tile counts summed in :attr:`last_tiles`)."""
+        import torch
+
+        from nnunetv2_cta.inference.sliding import TileCounts, sliding_window_logits
+
+        predictor = self.predictor
+        predictor.network = predictor.network.to(self.device).eval()
+        total, tiles = None, TileCounts()
+        for params in predictor.list_of_parameters:
+            if len(predictor.list_of_parameters) > 1:
+                predictor.network.load_state_dict(params)
+            logits, counts = sliding_window_logits(
+                predictor._internal_maybe_mirror_and_predict,
+                torch.as_tensor(data),
+                predictor.configuration_manager.patch_size,
+                self.label_manager.num_segmentation_heads,
+                step=predictor.tile_step_size,
+                batch_size=self.batch_size,
+                device=self.device,
+                progress=self.progress,
+            )
+            total = logits if total is None else total.add_(logits)
+            tiles = TileCounts(*(a + b for a, b in zip(vars(tiles).values(), vars(counts).values())))
+        self.last_tiles = tiles
+        return total.div_(len(predictor.list_of_parameters))
 
     def decode(self, logits) -> np.ndarray:
         """Label map on the model's grid (no interpolation) from ``logits`` ``(C, z, y, x)``."""

@@ -34,7 +34,7 @@ import numpy as np
 
 from nnunetv2_cta.errors import ConfigurationError, CTAError
 from nnunetv2_cta.inference.inputs import InputCase, find_inputs, load_input
-from nnunetv2_cta.inference.memory import PeakMemory
+from nnunetv2_cta.inference.memory import PeakMemory, process_age_s
 from nnunetv2_cta.inference.plausibility import check_plausibility
 from nnunetv2_cta.inference.record import CaseResult, PredictedCase
 from nnunetv2_cta.io import Geometry, json_default, write_image, write_json_atomic
@@ -136,6 +136,29 @@ class _Clock:
             self.seconds[k] = round(self.seconds.get(k, 0.0) + v, 3)
 
 
+class _Writer:
+    """Writes a case's volumes on one background thread while the case goes on (compression releases the GIL);
+    :meth:`wait` before the record is written (a failed write raises there)."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write_image")
+        self._futures: list = []
+
+    def submit(self, path: Path, array: np.ndarray, geometry: Geometry) -> Path:
+        """Queue ``array`` (not modified afterwards by the caller) to be written to ``path``; returns ``path``."""
+        self._futures.append(self._pool.submit(write_image, path, array, geometry))
+        return path
+
+    def wait(self) -> None:
+        try:
+            for future in self._futures:
+                future.result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 @dataclass(frozen=True)
 class _Run:
     """What every case of one :func:`predict` run shares: output folder, settings, loaded models, planned repair.
@@ -207,6 +230,10 @@ def predict(
     _check_output(out, input_path)
     cases = find_inputs(input_path)[part_id::num_parts]
     run = _load_run(out, model_dir, cgpm_dir, settings, progress)
+    startup_s = (
+        process_age_s()
+    )  # interpreter, imports and models: what every call waits before its first case
+    logger.info("models loaded %.1f s after the process started", startup_s or float("nan"))
     out.mkdir(parents=True, exist_ok=True)
     results = []
     iterator = cases
@@ -225,6 +252,7 @@ def predict(
         "part": [part_id, num_parts],
         "cases": results,
         "failed": sum(r["status"] == "failed" for r in results),
+        "startup_s": startup_s,
         **run.describe(),
     }
     name = "predict_summary.json" if num_parts == 1 else f"predict_summary_part{part_id}of{num_parts}.json"
@@ -299,17 +327,32 @@ def _write_json(path: Path, data: dict) -> None:
 
 def _predict_case(case: InputCase, run: _Run) -> PredictedCase:
     """Read, segment, repair, clean up and write one case; ``record.json`` last."""
-    from nnunetv2_cta.postprocessing.cleanup import clean_labels
-
-    settings = run.settings
     clock = _Clock()
     t_start = time.perf_counter()
     with clock.step("read"):
         ct, geometry = load_input(case)
-    spacing = geometry.spacing
     with clock.step("stage1"):
         stage1_seg, seconds, *grid = run.stage1.predict(ct, geometry, keep=run.repair == "cgpm")
     clock.add(seconds)
+    writer = _Writer()
+    try:
+        return _finish_case(case, run, clock, t_start, ct, geometry, stage1_seg, grid, writer)
+    finally:
+        writer.wait()  # also after a failure: no write left running; a failed write raises here
+
+
+# longer because: the case's steps in their order, each one timed; splitting would only pass the clock around
+def _finish_case(case, run, clock, t_start, ct, geometry, stage1_seg, grid, writer: _Writer) -> PredictedCase:
+    """Repair, clean up and write one case after stage 1; ``record.json`` last."""
+    from nnunetv2_cta.postprocessing.cleanup import clean_labels
+
+    settings = run.settings
+    spacing = geometry.spacing
+    case_dir = run.out / "cases" / case.case
+    outputs = {}
+    if settings.keep_stage1:  # written while the repair and the clean-up run
+        s1 = writer.submit(run.out / "stage1" / f"{case.case}.nii.gz", stage1_seg, geometry)
+        outputs["stage1"] = os.path.relpath(s1, case_dir)
     method, notes = _repair_method(case.case, stage1_seg, spacing, run)
     with clock.step("repair"):
         seg, gaps, repair_notes = _repair(
@@ -345,10 +388,13 @@ def _predict_case(case: InputCase, run: _Run) -> PredictedCase:
         cleanup=cleanup.to_dict(),
         volumes_ml=volumes_ml(seg, spacing),
         notes=notes + repair_notes + _notes(method, settings, cleanup),
+        inference=_inference_record(run),
     )
-    case_dir = run.out / "cases" / case.case
+    predicted.outputs.update(outputs)
     with clock.step("outputs"):
-        images = _write_outputs(predicted, ct, geometry, seg, stage1_seg, gaps, run, clock)
+        images = _write_outputs(predicted, ct, geometry, seg, stage1_seg, gaps, run, clock, writer)
+        with clock.step("write_wait"):
+            writer.wait()
     clock.seconds["total"] = round(time.perf_counter() - t_start, 3)  # predicted.timings_s is clock.seconds
     if settings.reconstructions:
         from nnunetv2_cta.reconstruction import write_report
@@ -357,6 +403,15 @@ def _predict_case(case: InputCase, run: _Run) -> PredictedCase:
         predicted.outputs["report"] = os.path.relpath(report, case_dir)
     _write_json(case_dir / "record.json", predicted.to_record())  # last: a record means the case is complete
     return predicted
+
+
+def _inference_record(run: _Run) -> dict:
+    """How stage 1 ran: preprocessing used and the sliding-window tiles run and reused (constant input)."""
+    tiles = run.stage1.last_tiles
+    return {
+        "preprocessing": run.stage1.describe()["preprocessing"],
+        "tiles": None if tiles is None else tiles.to_dict(),
+    }
 
 
 def _repair_method(case: str, stage1_seg: np.ndarray, spacing, run: _Run) -> tuple[str, list[str]]:
@@ -403,8 +458,10 @@ def _write_outputs(
     gaps: list,
     run: _Run,
     clock: _Clock,
+    writer: _Writer,
 ) -> dict[str, Path]:
-    """Write the label maps (and the reconstructions); fill ``predicted``'s outputs, breaks and paths.
+    """Queue the label map (and the bone-free CTA) on ``writer``, search suspected breaks and draw the
+    reconstructions meanwhile; fill ``predicted``'s outputs, breaks and paths.
 
     Returns the report's images by name (empty without reconstructions).
     """
@@ -413,15 +470,12 @@ def _write_outputs(
     case, out = predicted.case, run.out
     case_dir = out / "cases" / case
     case_dir.mkdir(parents=True, exist_ok=True)
-    labels_path = write_image(out / "labels" / f"{case}.nii.gz", seg, geometry)
+    labels_path = writer.submit(out / "labels" / f"{case}.nii.gz", seg, geometry)
     predicted.outputs["labels"] = os.path.relpath(labels_path, case_dir)
-    if run.settings.keep_stage1:
-        s1 = write_image(out / "stage1" / f"{case}.nii.gz", stage1_seg, geometry)
-        predicted.outputs["stage1"] = os.path.relpath(s1, case_dir)
     predicted.suspected_breaks = suspected_breaks(seg, geometry.spacing, geometry=geometry)
     if not run.settings.reconstructions:
         return {}
-    return _write_reconstructions(predicted, ct, geometry, seg, stage1_seg, gaps, out, clock)
+    return _write_reconstructions(predicted, ct, geometry, seg, stage1_seg, gaps, out, clock, writer)
 
 
 def _write_reconstructions(
@@ -433,8 +487,9 @@ def _write_reconstructions(
     gaps: list,
     out: Path,
     clock: _Clock,
+    writer: _Writer,
 ) -> dict[str, Path]:
-    """Bone-free CTA, MIP/VR/CPR images and the repairs MIP; returns the images by name."""
+    """Bone-free CTA (queued on ``writer``), MIP/VR/CPR images and the repairs MIP; returns the images by name."""
     from nnunetv2_cta.reconstruction import reconstruct_case
 
     case = predicted.case
@@ -445,7 +500,7 @@ def _write_reconstructions(
     predicted.paths_mm = steps["paths_mm"]
     bone_free = np.clip(np.rint(recon["bone_free"]), -32768, 32767).astype(np.int16)
     del recon["bone_free"]
-    bf_path = write_image(out / "bone_free" / f"{case}.nii.gz", bone_free, geometry)
+    bf_path = writer.submit(out / "bone_free" / f"{case}.nii.gz", bone_free, geometry)
     predicted.outputs["bone_free"] = os.path.relpath(bf_path, case_dir)
     images = {name: Path(p) for name, p in recon["images"].items()}
     if gaps:

@@ -43,6 +43,8 @@ class PredictedCase:
             ``report``).
         suspected_breaks: vessel ends facing each other across a gap (:func:`~nnunetv2_cta.reconstruction.suspected_breaks`).
         paths_mm: centerline path lengths (mm); ``None`` without reconstructions (then not in the record).
+        inference: how stage 1 ran: ``preprocessing`` (``"torch float32"`` or ``"nnU-Net"``) and ``tiles``
+            (sliding-window tiles: ``total``, ``run``, ``reused`` for constant input, ``saved_fraction``).
     """
 
     case: str
@@ -63,6 +65,7 @@ class PredictedCase:
     outputs: dict[str, object] = field(default_factory=dict)
     suspected_breaks: list[dict] = field(default_factory=list)
     paths_mm: dict[str, float] | None = None
+    inference: dict = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -99,6 +102,7 @@ class PredictedCase:
             "device": self.settings.device,
             "settings": asdict(self.settings),
             "timings_s": self.timings_s,
+            "inference": self.inference,
             "peak_rss_gb": self.peak_rss_gb,
             "repaired_gaps": self.repaired_gaps,
             "cleanup": self.cleanup,
