@@ -1,12 +1,16 @@
-"""Time and peak memory of ``nnunetv2_cta predict`` vs stock ``nnUNetv2_predict`` on a clinical-size CTA.
+"""Time and peak memory of ``nnunetv2_cta predict`` vs stock ``nnUNetv2_predict`` on one clinical-size CTA, in one run.
 
-Same model for both: the ``cpu`` plans preset (the ``--fast`` pairing: coarse spacing, small network) trained
-for 8 iterations on five ``train``-preset phantom cases (weights do not change time or memory). The input is
-one phantom CTA at 0.5 mm, 900 x 512 x 512 voxels by default (the issue's size). Each predictor runs in its
-own process under ``/usr/bin/time -v`` (peak resident memory of the whole process); ours also records its
-split timings and per-step peaks in ``record.json``.
+Both run the same model with the same settings (the model's fold, no test-time mirroring, tile step 0.5), each
+in its own process under ``/usr/bin/time -v`` (wall clock, peak resident memory of the whole process). Ours runs
+``--repair none --no-reconstructions --keep-stage1`` (stage 1, clean-up, label map and stage-1 map written) and
+its ``record.json`` / ``predict_summary.json`` give the split timings, per-step peaks, tile counts and start-up.
+Label agreement: our stage-1 map and our final (cleaned) map against stock's output, voxel by voxel.
 
-    python benchmarks/predict_speed.py --work /tmp/predict_bench [--slices 900] [--stock-timeout 1800]
+    python benchmarks/predict_speed.py --work /tmp/predict_bench --model MODEL_FOLDER \
+        [--input FOLDER_WITH_clinical_0000.nii.gz | --slices 700] [--device cuda]
+
+Without ``--model`` an 8-iteration ``cpu``-preset model is trained first (weights do not change time or memory).
+Results: ``WORK/predict_speed.json`` and a markdown table ``WORK/predict_speed.md``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,14 @@ def run_timed(cmd: list[str], env: dict, timeout: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", required=True)
-    ap.add_argument("--slices", type=int, default=900, help="slices of the 0.5 mm clinical case")
+    ap.add_argument("--slices", type=int, default=700, help="slices of the 0.5 mm clinical case")
+    ap.add_argument(
+        "--input", default=None, help="folder holding clinical_0000.nii.gz (default: WORK/input, made)"
+    )
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both predictors)")
+    ap.add_argument(
+        "--full", action="store_true", help="also time our full pipeline (--fast, repair, images)"
+    )
     ap.add_argument("--stock-timeout", type=float, default=1800.0)
     ap.add_argument("--skip-stock", action="store_true")
     ap.add_argument(
@@ -78,8 +89,6 @@ def main() -> None:
 
     ensure_ext_trainer_in_environ()
     env["nnUNet_extTrainer"] = ext_trainer_value(env.get("nnUNet_extTrainer", ""))
-
-    import numpy as np
 
     from nnunetv2_cta.io import write_image
     from nnunetv2_cta.phantom import generate_anatomy, render_case, write_dataset
@@ -114,7 +123,7 @@ def main() -> None:
             plans_identifier="nnUNetCTAPlans_cpu",
             device=torch.device("cpu"),
         )
-    inputs = work / "input"
+    inputs = Path(args.input).resolve() if args.input else work / "input"
     image = (
         inputs / "clinical_0000.nii.gz"
     )  # the dataset's file ending: stock nnUNetv2_predict ignores others
@@ -134,72 +143,12 @@ def main() -> None:
     reader.ReadImageInformation()
     shape = reader.GetSize()[::-1]
 
-    bin_dir = Path(sys.executable).parent
-    rows = {}
-    # labels only: the same settings as the stock call (tile step 0.5, no mirroring) so the stage-1 outputs agree;
-    # the full run is the recommended CPU use (--fast: 0.75 tile step) with repair and reconstructions
-    runs = (
-        ("ours_labels_only", ["--repair", "none", "--keep-stage1", "--no-reconstructions"]),
-        (
-            "ours_full",
-            [
-                "--fast",
-                *(["--cgpm", str(Path(args.cgpm).resolve())] if args.cgpm else ["--repair", "baseline"]),
-            ],
-        ),
+    fold = next(
+        p.name.removeprefix("fold_")
+        for p in sorted(model.glob("fold_*"))
+        if (p / "checkpoint_final.pth").is_file()
     )
-    runs = () if args.only_stock else runs[:1] if args.labels_only else runs
-    for name, extra in runs:
-        out = work / f"out_{name}"
-        shutil.rmtree(out, ignore_errors=True)
-        cmd = [
-            str(bin_dir / "nnunetv2_cta"),
-            "predict",
-            "-i",
-            str(inputs),
-            "-o",
-            str(out),
-            "-m",
-            str(model),
-            *extra,
-        ]
-        rows[name] = run_timed(cmd, env, 3600)
-        rec = out / "cases" / "clinical" / "record.json"
-        if rec.is_file():
-            record = json.loads(rec.read_text())
-            rows[name]["split_s"] = record["timings_s"]
-            rows[name]["split_peak_gb"] = record["peak_rss_gb"]
-        print(name, json.dumps({k: v for k, v in rows[name].items() if k != "tail"}), flush=True)
-    out = work / "out_stock"
-    if not args.skip_stock and not args.keep_stock:
-        shutil.rmtree(out, ignore_errors=True)
-        trainer, plans, configuration = model.name.split("__")
-        cmd = [str(bin_dir / "nnUNetv2_predict"), "-i", str(inputs), "-o", str(out), "-d", dataset[7:10]]
-        cmd += [
-            "-c",
-            configuration,
-            "-tr",
-            trainer,
-            "-p",
-            plans,
-            "-f",
-            "0",
-            "-device",
-            "cpu",
-            "--disable_tta",
-        ]
-        cmd += ["-npp", "1", "-nps", "1"]
-        rows["stock_nnUNetv2_predict"] = run_timed(cmd, env, args.stock_timeout)
-        if not (out / "clinical.nii.gz").is_file():
-            rows["stock_nnUNetv2_predict"]["rc"] = f"no output ({rows['stock_nnUNetv2_predict']['rc']})"
-        print("stock", json.dumps({k: v for k, v in rows["stock_nnUNetv2_predict"].items() if k != "tail"}))
-    stock, ours = out / "clinical.nii.gz", work / "out_ours_labels_only" / "stage1" / "clinical.nii.gz"
-    if ours.is_file() and stock.is_file():
-        from nnunetv2_cta.io import read_image
-
-        a, _ = read_image(ours)
-        b, _ = read_image(stock)
-        rows["agreement_voxel_fraction"] = float(np.mean(a == b))
+    rows = run_all(args, model, dataset, inputs, work, env, fold)
     machine = {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -207,10 +156,97 @@ def main() -> None:
         "input_shape_zyx": list(shape),
         "spacing_mm": 0.5,
         "model": str(model),
+        "fold": fold,
+        "device": args.device,
         "cgpm": args.cgpm,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average_before": os.getloadavg(),
     }
     (work / "predict_speed.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
-    print(json.dumps(machine))
+    (work / "predict_speed.md").write_text(markdown(rows, machine))
+    print((work / "predict_speed.md").read_text())
+
+
+def run_all(args, model: Path, dataset: str, inputs: Path, work: Path, env: dict, fold: str) -> dict:
+    """Our labels-only run (and the full run with ``--full``), then stock, then the label agreement."""
+    bin_dir = Path(sys.executable).parent
+    rows = {}
+    # labels only: the same settings as the stock call (tile step 0.5, no mirroring) so the stage-1 outputs agree;
+    # the full run is the recommended CPU use (--fast: 0.75 tile step) with repair and reconstructions
+    runs = [("ours_labels_only", ["--repair", "none", "--keep-stage1", "--no-reconstructions"])]
+    if args.full:
+        repair = ["--cgpm", str(Path(args.cgpm).resolve())] if args.cgpm else ["--repair", "baseline"]
+        runs.append(("ours_full", ["--fast", *repair]))
+    if args.only_stock:
+        runs = []
+    for name, extra in runs:
+        out = work / f"out_{name}"
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [str(bin_dir / "nnunetv2_cta"), "predict", "-i", str(inputs), "-o", str(out), "-m", str(model)]
+        cmd += ["-f", fold, "--device", args.device, *extra]
+        rows[name] = run_timed(cmd, env, 3600)
+        rec = out / "cases" / "clinical" / "record.json"
+        if rec.is_file():
+            record = json.loads(rec.read_text())
+            rows[name]["split_s"] = record["timings_s"]
+            rows[name]["split_peak_gb"] = record["peak_rss_gb"]
+            rows[name]["inference"] = record.get("inference")
+            summary = json.loads((out / "predict_summary.json").read_text())
+            rows[name]["startup_s"] = summary.get("startup_s")
+        print(name, json.dumps({k: v for k, v in rows[name].items() if k != "tail"}), flush=True)
+    out = work / "out_stock"
+    if not args.skip_stock and not args.keep_stock:
+        shutil.rmtree(out, ignore_errors=True)
+        trainer, plans, configuration = model.name.split("__")
+        cmd = [str(bin_dir / "nnUNetv2_predict"), "-i", str(inputs), "-o", str(out), "-d", dataset[7:10]]
+        cmd += ["-c", configuration, "-tr", trainer, "-p", plans, "-f", fold, "-device", args.device]
+        cmd += ["--disable_tta", "-npp", "1", "-nps", "1"]
+        rows["stock_nnUNetv2_predict"] = run_timed(cmd, env, args.stock_timeout)
+        if not (out / "clinical.nii.gz").is_file():
+            rows["stock_nnUNetv2_predict"]["rc"] = f"no output ({rows['stock_nnUNetv2_predict']['rc']})"
+        print("stock", json.dumps({k: v for k, v in rows["stock_nnUNetv2_predict"].items() if k != "tail"}))
+    rows["agreement"] = agreement(out / "clinical.nii.gz", work / "out_ours_labels_only")
+    return rows
+
+
+def agreement(stock: Path, ours_out: Path) -> dict:
+    """Voxels where our stage-1 map and our cleaned map differ from stock's output (count and fraction)."""
+    from nnunetv2_cta.io import read_image
+
+    if not stock.is_file():
+        return {}
+    reference, _ = read_image(stock)
+    result = {"voxels": int(reference.size)}
+    for name, path in (("stage1", "stage1"), ("cleaned", "labels")):
+        file = ours_out / path / "clinical.nii.gz"
+        if file.is_file():
+            ours, _ = read_image(file)
+            differ = int((ours != reference).sum())
+            result[f"{name}_differing_voxels"] = differ
+            result[f"{name}_agreement"] = 1.0 - differ / reference.size
+    return result
+
+
+def markdown(rows: dict, machine: dict) -> str:
+    """The results table (wall, peak, our split) and the agreement, as recorded in benchmarks/results."""
+    steps = ("read", "preprocess", "network", "export", "cleanup", "outputs", "write_wait")
+    head = "| run | wall s | peak GB | start-up s | " + " | ".join(steps) + " | tiles run / total |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, row in rows.items():
+        if not isinstance(row, dict) or "wall_s" not in row:
+            continue
+        split = row.get("split_s", {})
+        tiles = (row.get("inference") or {}).get("tiles") or {}
+        cells = [name, row["wall_s"], row["peak_gb"], row.get("startup_s", "")]
+        cells += [split.get(s, "") for s in steps]
+        cells.append(f"{tiles['run']} / {tiles['total']}" if tiles else "")
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    ours, stock = rows.get("ours_labels_only", {}), rows.get("stock_nnUNetv2_predict", {})
+    if ours.get("wall_s") and stock.get("wall_s"):
+        lines.append(f"\nspeed-up (stock wall / our wall): {stock['wall_s'] / ours['wall_s']:.2f}x")
+    lines.append(f"\nagreement: {json.dumps(rows.get('agreement', {}))}")
+    lines.append(f"\nmachine: {json.dumps(machine)}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
