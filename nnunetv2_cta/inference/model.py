@@ -383,6 +383,8 @@ class StageModel:
     def logits(self, data) -> torch.Tensor:
         """Sliding-window logits ``(C, z, y, x)`` (float32 CPU tensor) of preprocessed ``data``, averaged over the
         folds (:func:`~.sliding.sliding_window_logits`; tile counts summed in :attr:`last_tiles`)."""
+        import contextlib
+
         import torch
 
         from nnunetv2_cta.inference.sliding import TileCounts, sliding_window_logits
@@ -393,16 +395,18 @@ class StageModel:
         for params in predictor.list_of_parameters:
             if len(predictor.list_of_parameters) > 1:
                 predictor.network.load_state_dict(params)
-            logits, counts = sliding_window_logits(
-                predictor._internal_maybe_mirror_and_predict,
-                torch.as_tensor(data),
-                predictor.configuration_manager.patch_size,
-                self.label_manager.num_segmentation_heads,
-                step=predictor.tile_step_size,
-                batch_size=self.batch_size,
-                device=self.device,
-                progress=self.progress,
-            )
+            # as nnU-Net: mixed precision on a GPU only (on a CPU autocast is slow or changes the results)
+            with torch.autocast("cuda") if self.device.type == "cuda" else contextlib.nullcontext():
+                logits, counts = sliding_window_logits(
+                    predictor._internal_maybe_mirror_and_predict,
+                    torch.as_tensor(data),
+                    predictor.configuration_manager.patch_size,
+                    self.label_manager.num_segmentation_heads,
+                    step=predictor.tile_step_size,
+                    batch_size=self.batch_size,
+                    device=self.device,
+                    progress=self.progress,
+                )
             total = logits if total is None else total.add_(logits)
             tiles = TileCounts(*(a + b for a, b in zip(vars(tiles).values(), vars(counts).values())))
         self.last_tiles = tiles

@@ -229,23 +229,26 @@ def predict(
     input_path, out = Path(input_path), Path(out)
     _check_output(out, input_path)
     cases = find_inputs(input_path)[part_id::num_parts]
-    run = _load_run(out, model_dir, cgpm_dir, settings, progress)
-    startup_s = (
-        process_age_s()
-    )  # interpreter, imports and models: what every call waits before its first case
-    logger.info("models loaded %.1f s after the process started", startup_s or float("nan"))
-    out.mkdir(parents=True, exist_ok=True)
-    results = []
-    iterator = cases
-    if progress:
-        from tqdm import tqdm
+    reader = _Reader(out, cases, overwrite)  # the first case is read while the models load
+    try:
+        run = _load_run(out, model_dir, cgpm_dir, settings, progress)
+        # interpreter, imports and models: what every call waits for before its first case
+        startup_s = process_age_s()
+        logger.info("models loaded %.1f s after the process started", startup_s or float("nan"))
+        out.mkdir(parents=True, exist_ok=True)
+        results = []
+        iterator = cases
+        if progress:
+            from tqdm import tqdm
 
-        iterator = tqdm(cases, desc="predict", unit="case")
-    for case in iterator:
-        result = _run_case(case, run, overwrite)
-        if on_case is not None:
-            on_case(result)
-        results.append(result.summary())
+            iterator = tqdm(cases, desc="predict", unit="case")
+        for case in iterator:
+            result = _run_case(case, run, overwrite, reader)
+            if on_case is not None:
+                on_case(result)
+            results.append(result.summary())
+    finally:
+        reader.close()
     summary = {
         "input": str(input_path),
         "output": str(out),
@@ -307,14 +310,40 @@ def _load_run(out: Path, model_dir, cgpm_dir, settings: PredictSettings, progres
     return _Run(out, settings, stage1, cgpm, repair, models, _versions())
 
 
-def _run_case(case: InputCase, run: _Run, overwrite: bool) -> CaseResult:
+class _Reader:
+    """Reads the cases to predict one ahead on a background thread (decompression releases the GIL), so that a
+    case's reading overlaps the model loading or the previous case. Cases that already have a record are not
+    read."""
+
+    def __init__(self, out: Path, cases: Sequence[InputCase], overwrite: bool) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        todo = [c for c in cases if overwrite or not (out / "cases" / c.case / "record.json").is_file()]
+        self._next = dict(zip((c.case for c in todo), todo[1:]))
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read_case")
+        self._pending = {todo[0].case: self._pool.submit(load_input, todo[0])} if todo else {}
+
+    def read(self, case: InputCase) -> tuple[np.ndarray, Geometry]:
+        """``load_input(case)``, read ahead when it was queued; queues the next case."""
+        future = self._pending.pop(case.case, None)
+        following = self._next.get(case.case)
+        if following is not None and following.case not in self._pending:
+            self._pending[following.case] = self._pool.submit(load_input, following)
+        return future.result() if future is not None else load_input(case)
+
+    def close(self) -> None:
+        """Drop what was not read yet (a read under way finishes on its own)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_case(case: InputCase, run: _Run, overwrite: bool, reader: _Reader | None = None) -> CaseResult:
     """Predict one case, or skip it when it is done; a failure is logged and returned, not raised."""
     record_path = run.out / "cases" / case.case / "record.json"
     if record_path.is_file() and not overwrite:
         logger.info("%s: already done (%s); skipped (pass overwrite to redo)", case.case, record_path)
         return CaseResult(case.case, "skipped", record_path=record_path)
     try:
-        predicted = _predict_case(case, run)
+        predicted = _predict_case(case, run, reader)
     except (CTAError, OSError, MemoryError, RuntimeError, ValueError) as err:
         logger.error("%s: FAILED: %s", case.case, err)
         return CaseResult(case.case, "failed", error=err)
@@ -325,12 +354,12 @@ def _write_json(path: Path, data: dict) -> None:
     write_json_atomic(path, data, default=json_default)
 
 
-def _predict_case(case: InputCase, run: _Run) -> PredictedCase:
+def _predict_case(case: InputCase, run: _Run, reader: _Reader | None = None) -> PredictedCase:
     """Read, segment, repair, clean up and write one case; ``record.json`` last."""
     clock = _Clock()
     t_start = time.perf_counter()
     with clock.step("read"):
-        ct, geometry = load_input(case)
+        ct, geometry = reader.read(case) if reader is not None else load_input(case)
     with clock.step("stage1"):
         stage1_seg, seconds, *grid = run.stage1.predict(ct, geometry, keep=run.repair == "cgpm")
     clock.add(seconds)

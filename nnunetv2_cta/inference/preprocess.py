@@ -63,6 +63,43 @@ def resize_weights(n_in: int, n_out: int, order: int = 3) -> np.ndarray:
     return weights
 
 
+def banded(
+    weights: np.ndarray, *, block: int = 32, eps: float = 1e-12
+) -> list[tuple[slice, slice, np.ndarray]]:
+    """``weights`` ``(n_out, n_in)`` cut into blocks of ``block`` output rows, each with the input columns where
+    it has a weight above ``eps``: ``[(rows, columns, weights[rows, columns]), ...]``.
+
+    The spline prefilter decays by a factor 0.27 per sample, so a row reaches about 20 samples beyond its
+    support; a block then multiplies about ``block x zoom + 40`` inputs instead of all of them (4x fewer
+    operations for 512 -> 205). The weights left out sum to less than ``eps x n_in``.
+
+    Example:
+        >>> [(r.start, r.stop, c.start, c.stop) for r, c, _ in banded(resize_weights(8, 4, 1), block=2)]
+        [(0, 2, 0, 4), (2, 4, 4, 8)]
+    """
+    parts = []
+    for start in range(0, weights.shape[0], block):
+        rows = weights[start : start + block]
+        used = np.flatnonzero(np.abs(rows).max(0) > eps)
+        columns = slice(int(used[0]), int(used[-1]) + 1) if used.size else slice(0, 1)
+        parts.append((slice(start, start + rows.shape[0]), columns, rows[:, columns]))
+    return parts
+
+
+def _along(x: torch.Tensor, parts, axis: int, device) -> torch.Tensor:
+    """``x`` resampled along ``axis`` (0, 1 or 2 of a 3-D tensor) by the blocks of :func:`banded`."""
+    import torch
+
+    n_out = parts[-1][0].stop
+    moved = x.movedim(axis, 0)
+    out = torch.empty((n_out, *moved.shape[1:]), dtype=torch.float32, device=device)
+    flat_in, flat_out = moved.reshape(moved.shape[0], -1), out.view(n_out, -1)
+    for rows, columns, w in parts:
+        w = torch.from_numpy(w).to(device=device, dtype=torch.float32)
+        torch.matmul(w, flat_in[columns], out=flat_out[rows])
+    return out.movedim(0, axis)
+
+
 def new_shape(shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]) -> tuple[int, ...]:
     """nnU-Net's ``compute_new_shape``: ``round(spacing / target * shape)`` per axis.
 
@@ -76,13 +113,11 @@ def new_shape(shape: Sequence[int], spacing: Sequence[float], target: Sequence[f
 def nonzero_bbox(volume: np.ndarray) -> list[list[int]]:
     """``[[start, stop], ...]`` per axis of the voxels ``!= 0`` (nnU-Net's crop; filling holes in the mask, as
     nnU-Net does, cannot move its bounding box). An all-zero volume gives the whole volume, as nnU-Net."""
-    nonzero = volume != 0
-    box = []
-    for axis in range(volume.ndim):
-        other = tuple(a for a in range(volume.ndim) if a != axis)
-        hit = np.flatnonzero(nonzero.any(axis=other))
-        box.append([int(hit[0]), int(hit[-1]) + 1] if hit.size else [0, int(volume.shape[axis])])
-    return box
+    if volume.ndim != 3:
+        raise GeometryError(f"nonzero_bbox expects a 3D volume, got shape {volume.shape}")
+    in_plane = np.any(volume, axis=0)  # two passes over the volume, no full-size mask
+    hits = (np.flatnonzero(np.any(volume, axis=(1, 2))), *(np.flatnonzero(in_plane.any(a)) for a in (1, 0)))
+    return [[int(h[0]), int(h[-1]) + 1] if h.size else [0, int(n)] for h, n in zip(hits, volume.shape)]
 
 
 def torch_preprocessing_unsupported(plans_manager, configuration_manager, num_channels: int) -> str | None:
@@ -170,19 +205,15 @@ def preprocess_ct(
     order = int(configuration_manager.configuration.get("resampling_fn_data_kwargs", {}).get("order", 3))
     lower, upper, mean, std = _ct_intensities(plans_manager)
     device = torch.device(device)
-    weights = [
-        torch.from_numpy(resize_weights(n, m, order)).to(device=device, dtype=torch.float32)
-        for n, m in zip(volume.shape, target)
-    ]
+    parts = [banded(resize_weights(n, m, order)) for n, m in zip(volume.shape, target)]
     planes = torch.empty((volume.shape[0], target[1], target[2]), dtype=torch.float32, device=device)
     low, high = np.inf, -np.inf
     for start in range(0, volume.shape[0], slab):
         part = torch.from_numpy(np.array(volume[start : start + slab], dtype=np.float32))  # a copy: ct stays
         part = part.to(device).clamp_(lower, upper).sub_(mean).div_(std)
         low, high = min(low, float(part.min())), max(high, float(part.max()))
-        part = torch.matmul(weights[1], part)  # (k, y', x)
-        planes[start : start + part.shape[0]] = torch.matmul(part, weights[2].T)
-    out = torch.matmul(weights[0], planes.reshape(volume.shape[0], -1)).reshape(target)
+        planes[start : start + part.shape[0]] = _along(_along(part, parts[1], 1, device), parts[2], 2, device)
+    out = _along(planes, parts[0], 0, device)
     if tuple(target) != tuple(volume.shape):  # skimage clips the spline's overshoot to the input's range
         out.clamp_(low, high)
     return out[None].cpu(), props

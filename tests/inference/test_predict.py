@@ -33,6 +33,9 @@ def _check_case(out, case, image_path, *, reconstructions=True):
     for step in ("read", "preprocess", "network", "export", "repair", "cleanup", "outputs", "total"):
         assert record["timings_s"][step] >= 0.0
     assert record["peak_rss_gb"]["stage1"] > 0.0
+    tiles = record["inference"]["tiles"]
+    assert tiles["run"] + tiles["reused"] == tiles["total"] >= 1 and tiles["run"] >= 1
+    assert record["inference"]["preprocessing"] == "torch float32"
     voxel_ml = float(np.prod(geometry.spacing)) / 1000
     assert record["volumes_ml"]["vessels"] == pytest.approx(
         np.isin(labels, (2, 3, 4)).sum() * voxel_ml, abs=1e-3
@@ -67,6 +70,7 @@ def test_predict_phantom_case_with_cgpm(trained_models, tmp_path, capsys):
         on_case=print_case,  # the library only logs; the predict command prints each case with this callback
     )
     assert summary["failed"] == 0 and [c["status"] for c in summary["cases"]] == ["ok"]
+    assert summary["startup_s"] > 0
     record = _check_case(out, "PredictTiny_0005", trained_models["image"])
     assert record["repair_method"] == "cgpm"
     assert record["models"]["cgpm"]["configuration"] == "3d_cgpm"
