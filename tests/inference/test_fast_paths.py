@@ -223,3 +223,14 @@ def test_uniform_cells_by_hand():
 def test_process_age_is_positive():
     age = process_age_s()
     assert age is None or age > 0
+
+
+def test_find_nnunet_trainer_imports_only_the_defining_module():
+    from nnunetv2_cta.inference.model import find_nnunet_trainer
+
+    cls = find_nnunet_trainer(
+        "nnUNetTrainer_250epochs"
+    )  # defined in nnUNetTrainer_Xepochs.py, not its own file
+    assert cls.__name__ == "nnUNetTrainer_250epochs"
+    assert cls.__module__.endswith("training_length.nnUNetTrainer_Xepochs")
+    assert find_nnunet_trainer("nnUNetTrainerNoSuchVariant") is None
