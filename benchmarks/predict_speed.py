@@ -211,6 +211,8 @@ def run_all(args, model: Path, dataset: str, inputs: Path, work: Path, env: dict
 
 def agreement(stock: Path, ours_out: Path) -> dict:
     """Voxels where our stage-1 map and our cleaned map differ from stock's output (count and fraction)."""
+    import numpy as np
+
     from nnunetv2_cta.io import read_image
 
     if not stock.is_file():
@@ -221,9 +223,12 @@ def agreement(stock: Path, ours_out: Path) -> dict:
         file = ours_out / path / "clinical.nii.gz"
         if file.is_file():
             ours, _ = read_image(file)
-            differ = int((ours != reference).sum())
+            mask = ours != reference
+            differ = int(mask.sum())
             result[f"{name}_differing_voxels"] = differ
             result[f"{name}_agreement"] = 1.0 - differ / reference.size
+            pairs, counts = np.unique(np.stack([ours[mask], reference[mask]], 1), axis=0, return_counts=True)
+            result[f"{name}_pairs_ours_stock"] = {f"{a}->{b}": int(c) for (a, b), c in zip(pairs, counts)}
     return result
 
 
