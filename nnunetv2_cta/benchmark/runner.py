@@ -40,8 +40,9 @@ from nnunetv2_cta.benchmark.definition import (
     select_runs,
 )
 from nnunetv2_cta.benchmark.user_dataset import check_user_dataset, resolve_user_dataset
+from nnunetv2_cta.benchmark.work import Markers, dataset_folder, epoch_seconds, model_dir_of, replace_dir
 from nnunetv2_cta.errors import ConfigurationError
-from nnunetv2_cta.io import publish, write_json_atomic
+from nnunetv2_cta.io import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -50,57 +51,13 @@ STOCK_PLANS = {"nnunet_default": "nnUNetPlans", "nnunet_resenc_m": "nnUNetResEnc
 STOCK_PLANNER_CLASS = {"nnunet_default": "ExperimentPlanner", "nnunet_resenc_m": "nnUNetPlannerResEncM"}
 
 
-class _Markers:
-    """Completion markers ``<work>/markers/<key>.json``; the content is what the step reports (times)."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-
-    def _path(self, key: str) -> Path:
-        return self.folder / (key.replace("/", "__").replace(":", "--") + ".json")
-
-    def get(self, key: str) -> dict | None:
-        path = self._path(key)
-        return json.loads(path.read_text()) if path.is_file() else None
-
-    def set(self, key: str, info: dict) -> dict:
-        write_json_atomic(self._path(key), info)
-        return info
-
-
-def _dataset_folder(raw: Path, spec: DatasetSpec | None, user_name: str | None) -> Path:
-    if spec is None:
-        return raw / user_name
-    return raw / f"Dataset{spec.dataset_id:03d}_{spec.nnunet_name}"
-
-
-def _model_dir(results: Path, dataset_folder: str, trainer: str, plans: str, configuration: str) -> Path:
-    return results / dataset_folder / f"{trainer}__{plans}__{configuration}"
-
-
-def _epoch_seconds(checkpoint: Path) -> float | None:
-    import numpy as np
-    import torch
-
-    logging_dict = torch.load(checkpoint, map_location="cpu", weights_only=False).get("logging", {})
-    start, end = logging_dict.get("epoch_start_timestamps"), logging_dict.get("epoch_end_timestamps")
-    if not start or not end:
-        return None
-    n = min(len(start), len(end))
-    return float(np.median(np.asarray(end[:n]) - np.asarray(start[:n])))
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    publish(tmp, final, replace=True)
-
-
 class _Run:
     """One benchmark run: the steps, each skipped when its marker exists."""
 
     def __init__(self, work: Path, budget: Budget, *, no_train: bool, num_processes: int, progress: bool):
         self.work, self.budget, self.no_train = work, budget, no_train
         self.num_processes, self.progress = num_processes, progress
-        self.markers = _Markers(work / "markers")
+        self.markers = Markers(work / "markers")
         self.raw = work / "nnUNet_raw"
         self.pre = work / "nnUNet_preprocessed"
         self.results = work / "nnUNet_results"
@@ -117,7 +74,7 @@ class _Run:
                 link.symlink_to(user_folder, target_is_directory=True)
             return link
         key = f"dataset:{spec.name}"
-        folder = _dataset_folder(self.raw, spec, None)
+        folder = dataset_folder(self.raw, spec, None)
         if spec.models_from is not None:
             return self._real_dataset(spec, key, folder)
         if self.markers.get(key) is None:
@@ -207,7 +164,7 @@ class _Run:
     ) -> tuple[Path, float | None]:
         """Train (or resume) one network; returns its model folder and the mean seconds per epoch."""
         key = f"train:{folder.name}:{trainer}:{plans_id}:{configuration}"
-        model_dir = _model_dir(self.results, folder.name, trainer, plans_id, configuration)
+        model_dir = model_dir_of(self.results, folder.name, trainer, plans_id, configuration)
         fold_dir = model_dir / f"fold_{self.budget.fold}"
         done = self.markers.get(key)
         if done is not None:
@@ -235,7 +192,7 @@ class _Run:
                 continue_training=resume,
                 device=torch.device(self.budget.device),
             )
-        info = self.markers.set(key, {"seconds_per_epoch": _epoch_seconds(final)})
+        info = self.markers.set(key, {"seconds_per_epoch": epoch_seconds(final)})
         return model_dir, info["seconds_per_epoch"]
 
     # ---- predictions
@@ -272,7 +229,7 @@ class _Run:
             write_image(tmp / f"{strip_volume_ending(image.name)[:-5]}.nii.gz", labels, geometry)
         seconds = time.perf_counter() - t0
         n = len([p for p in tmp.iterdir() if not p.name.startswith(".")])
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
         info = self.markers.set(key, {"seconds_per_case": seconds / max(n, 1), "cases": n})
         return out, info["seconds_per_case"]
 
@@ -327,7 +284,7 @@ class _Run:
             )
         seconds = time.perf_counter() - t0
         shutil.rmtree(todo)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
         info = self.markers.set(
             key,
             {
@@ -349,7 +306,7 @@ class _Run:
         tmp = out.with_name(".tmp_classic")
         shutil.rmtree(tmp, ignore_errors=True)
         times = classic_segment_folder(self._images(folder), tmp, modality, progress=self.progress)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
         info = self.markers.set(key, {"seconds_per_case": sum(times.values()) / len(times)})
         return out, info["seconds_per_case"]
 
@@ -461,7 +418,7 @@ class _Run:
                 raise ConfigurationError(
                     f"the CGPM of {folder.name} was set up for first stage {done['trainer']!r}, but the selection "
                     f"now chooses {trainer!r}; delete {self.results / folder.name}/*3d_cgpm and the marker "
-                    f"{self.markers._path(key)} to retrain it"
+                    f"{self.markers.path(key)} to retrain it"
                 )
             return
         if not self.no_train:
@@ -471,6 +428,35 @@ class _Run:
                 self.pre / folder.name / f"{plans_id}.json", first_stage_trainer=trainer, overwrite=True
             )
         self.markers.set(key, {"trainer": trainer})
+
+
+def _check_trained(run: _Run, pairs: list, user_folder: Path | None) -> None:
+    """``--no-train``: every network the selected pairs need has its ``checkpoint_final.pth``, or one error."""
+    spec = run.budget
+    for ds, method in pairs:
+        trained_on = DATASETS[ds.models_from] if ds is not None and ds.models_from else ds
+        folder = dataset_folder(run.raw, trained_on, user_folder.name if user_folder else None)
+        needed = []
+        if method.trainer_role == CHOSEN:  # its stage 1 is checked as its own method when selected
+            plans_id = f"nnUNetCTAPlans_{spec.plans_preset}"
+            if method.repair == "cgpm":
+                needed.append((spec.trainers["cgpm"], plans_id, "3d_cgpm"))
+        elif method.trained:
+            plans_id = (
+                f"nnUNetCTAPlans_{spec.plans_preset}"
+                if method.planner == "cta"
+                else STOCK_PLANS[method.planner]
+            )
+            needed.append((spec.trainers[method.trainer_role], plans_id, "3d_fullres"))
+            if method.repair == "cgpm":
+                needed.append((spec.trainers["cgpm"], plans_id, "3d_cgpm"))
+        for trainer, plans_id, conf in needed:
+            ckpt = model_dir_of(run.results, folder.name, trainer, plans_id, conf) / f"fold_{spec.fold}"
+            if not (ckpt / "checkpoint_final.pth").is_file():
+                raise ConfigurationError(
+                    f"--no-train: method {method.name!r} on {folder.name!r} needs a trained model at "
+                    f"{str(ckpt / 'checkpoint_final.pth')!r}; run without --no-train first"
+                )
 
 
 def run_benchmark(
@@ -540,29 +526,7 @@ def run_benchmark(
 
     run = _Run(work, spec, no_train=no_train, num_processes=int(num_processes), progress=progress)
     if no_train:  # fail before doing anything when a model is missing
-        for ds, method in pairs:
-            folder = _dataset_folder(run.raw, ds, user_folder.name if user_folder else None)
-            needed = []
-            if method.trainer_role == CHOSEN:  # its stage 1 is checked as its own method when selected
-                plans_id = f"nnUNetCTAPlans_{spec.plans_preset}"
-                if method.repair == "cgpm":
-                    needed.append((spec.trainers["cgpm"], plans_id, "3d_cgpm"))
-            elif method.trained:
-                plans_id = (
-                    f"nnUNetCTAPlans_{spec.plans_preset}"
-                    if method.planner == "cta"
-                    else STOCK_PLANS[method.planner]
-                )
-                needed.append((spec.trainers[method.trainer_role], plans_id, "3d_fullres"))
-                if method.repair == "cgpm":
-                    needed.append((spec.trainers["cgpm"], plans_id, "3d_cgpm"))
-            for trainer, plans_id, conf in needed:
-                ckpt = _model_dir(run.results, folder.name, trainer, plans_id, conf) / f"fold_{spec.fold}"
-                if not (ckpt / "checkpoint_final.pth").is_file():
-                    raise ConfigurationError(
-                        f"--no-train: method {method.name!r} on {folder.name!r} needs a trained model at "
-                        f"{str(ckpt / 'checkpoint_final.pth')!r}; run without --no-train first"
-                    )
+        _check_trained(run, pairs, user_folder)
 
     outcomes, skipped = [], []
     t_start = time.perf_counter()
