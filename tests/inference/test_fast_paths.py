@@ -234,3 +234,29 @@ def test_find_nnunet_trainer_imports_only_the_defining_module():
     assert cls.__name__ == "nnUNetTrainer_250epochs"
     assert cls.__module__.endswith("training_length.nnUNetTrainer_Xepochs")
     assert find_nnunet_trainer("nnUNetTrainerNoSuchVariant") is None
+
+
+def test_reader_reads_one_case_ahead_and_reports_a_bad_case_at_its_turn(tmp_path):
+    from nnunetv2_cta.errors import DatasetFormatError
+    from nnunetv2_cta.inference.inputs import find_inputs
+    from nnunetv2_cta.inference.pipeline import _Reader
+    from nnunetv2_cta.io import Geometry, write_image
+
+    ct = np.full((4, 5, 6), -1000, np.int16)
+    ct[1:3, 2:4, 2:5] = 300
+    for name, image in (("a", ct), ("b", np.zeros((4, 5, 6), np.int16)), ("c", ct + 1)):
+        write_image(tmp_path / "in" / f"{name}.nii.gz", image, Geometry((1.0, 2.0, 3.0)))
+    (tmp_path / "out" / "cases" / "c").mkdir(parents=True)
+    (tmp_path / "out" / "cases" / "c" / "record.json").write_text("{}")  # done: not read ahead
+    cases = find_inputs(tmp_path / "in")
+    reader = _Reader(tmp_path / "out", cases, overwrite=False)
+    try:
+        assert list(reader._pending) == ["a"]  # the first case is queued at once
+        first, geometry = reader.read(cases[0])
+        assert first.dtype == np.float32 and first[1, 2, 2] == 300.0 and geometry.spacing == (1.0, 2.0, 3.0)
+        assert list(reader._pending) == ["b"]  # the next case to do is queued; "c" has a record
+        with pytest.raises(DatasetFormatError, match="does not look like CT in HU"):
+            reader.read(cases[1])  # b (all zeros) fails when its turn comes, not before
+        assert reader._pending == {}
+    finally:
+        reader.close()
