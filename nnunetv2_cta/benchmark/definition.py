@@ -169,6 +169,19 @@ _CPU_NOTE = (
     "on 2 CPU cores (benchmarks/results/planner.md)."
 )
 
+#: the `cpu` budget's methods on CTA, phantom and real geometry alike: five stage-1 losses, the two repairs of the
+#: chosen one, the classic method
+_CPU_CTA_METHODS = (
+    "stock_trainer",
+    "cta",
+    "cta_nocenterline",
+    "cta_skeleton_recall",
+    "cta_cldice",
+    "chosen_bridging",
+    "chosen_cgpm",
+    "classic",
+)
+
 BUDGETS: dict[str, Budget] = {
     b.name: b
     for b in (
@@ -230,28 +243,10 @@ BUDGETS: dict[str, Budget] = {
                 "cgpm": "nnUNetTrainerCTA_CGPM_cpu",
             },
             runs={
-                "phantom_cta": (
-                    "stock_trainer",
-                    "cta",
-                    "cta_nocenterline",
-                    "cta_skeleton_recall",
-                    "cta_cldice",
-                    "chosen_bridging",
-                    "chosen_cgpm",
-                    "classic",
-                ),
+                "phantom_cta": _CPU_CTA_METHODS,
                 "phantom_ncct": ("stock_trainer", "cta", "classic"),
                 "phantom_dsa": ("stock_trainer", "cta", "classic"),
-                "real_geometry": (
-                    "stock_trainer",
-                    "cta",
-                    "cta_nocenterline",
-                    "cta_skeleton_recall",
-                    "cta_cldice",
-                    "chosen_bridging",
-                    "chosen_cgpm",
-                    "classic",
-                ),
+                "real_geometry": _CPU_CTA_METHODS,
             },
             note=(
                 "the CPU recipe of benchmarks/results/cpu_recipe (AdamW, bf16, 60 epochs x 50 iterations = 3,000 "
