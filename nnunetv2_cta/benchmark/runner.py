@@ -421,12 +421,13 @@ class _Run:
                     f"{self.markers.path(key)} to retrain it"
                 )
             return
-        if not self.no_train:
-            from nnunetv2_cta.cgpm.plans import add_cgpm_configuration
+        if self.no_train:  # nothing is trained: leave the plans and the marker to the run that trains
+            return
+        from nnunetv2_cta.cgpm.plans import add_cgpm_configuration
 
-            add_cgpm_configuration(
-                self.pre / folder.name / f"{plans_id}.json", first_stage_trainer=trainer, overwrite=True
-            )
+        add_cgpm_configuration(
+            self.pre / folder.name / f"{plans_id}.json", first_stage_trainer=trainer, overwrite=True
+        )
         self.markers.set(key, {"trainer": trainer})
 
 

@@ -170,6 +170,11 @@ def test_chosen_repairs_start_from_the_rule_s_choice(tmp_path, monkeypatch):
     with pytest.raises(ConfigurationError, match="no stage-1 method to choose from"):
         run.choose(folder, ())
 
+    # --no-train writes neither the plans nor the marker (a later training run must still set the first stage)
+    no_train = _Run(tmp_path, get_budget("cpu"), no_train=True, num_processes=1, progress=False)
+    no_train._cgpm_first_stage(folder, "nnUNetCTAPlans_cpu", "nnUNetTrainerCTA_cpu")
+    assert not (tmp_path / "markers").exists() or not list((tmp_path / "markers").glob("cgpm_first_stage*"))
+
     # the CGPM's first stage is written into the plans once; another choice later is refused
     plans = tmp_path / "nnUNet_preprocessed" / folder.name / "nnUNetCTAPlans_cpu.json"
     plans.parent.mkdir(parents=True)
