@@ -3,7 +3,8 @@
 Both run the same model with the same settings (the model's fold, no test-time mirroring, tile step 0.5), each
 in its own process under ``/usr/bin/time -v`` (wall clock, peak resident memory of the whole process). Ours runs
 ``--repair none --no-reconstructions --keep-stage1`` (stage 1, clean-up, label map and stage-1 map written) and
-its ``record.json`` / ``predict_summary.json`` give the split timings, per-step peaks, tile counts and start-up.
+``--repair none`` (the same plus the bone-free CTA, MIP/VR/CPR images and the HTML report; not with
+``--labels-only``); their ``record.json`` / ``predict_summary.json`` give the split timings, per-step peaks, tile counts and start-up.
 Label agreement: our stage-1 map and our final (cleaned) map against stock's output, voxel by voxel.
 
     python benchmarks/predict_speed.py --work /tmp/predict_bench --model MODEL_FOLDER \
@@ -62,7 +63,9 @@ def main() -> None:
     ap.add_argument(
         "--only-stock", action="store_true", help="skip our runs (rows from an earlier run are lost)"
     )
-    ap.add_argument("--labels-only", action="store_true", help="skip our full run (reconstructions, repair)")
+    ap.add_argument(
+        "--labels-only", action="store_true", help="skip our runs that write the bone-free CTA and images"
+    )
     ap.add_argument(
         "--keep-stock", action="store_true", help="compare with an earlier run's out_stock, do not rerun"
     )
@@ -168,12 +171,15 @@ def main() -> None:
 
 
 def run_all(args, model: Path, dataset: str, inputs: Path, work: Path, env: dict, fold: str) -> dict:
-    """Our labels-only run (and the full run with ``--full``), then stock, then the label agreement."""
+    """Our labels-only and bone-free runs (and the full run with ``--full``), then stock, then the label agreement."""
     bin_dir = Path(sys.executable).parent
     rows = {}
     # labels only: the same settings as the stock call (tile step 0.5, no mirroring) so the stage-1 outputs agree;
     # the full run is the recommended CPU use (--fast: 0.75 tile step) with repair and reconstructions
     runs = [("ours_labels_only", ["--repair", "none", "--keep-stage1", "--no-reconstructions"])]
+    if not args.labels_only:
+        # the issue-19 measure: the same settings, plus the bone-free CTA, MIP/VR/CPR images and the report
+        runs.append(("ours_bone_free", ["--repair", "none"]))
     if args.full:
         repair = ["--cgpm", str(Path(args.cgpm).resolve())] if args.cgpm else ["--repair", "baseline"]
         runs.append(("ours_full", ["--fast", *repair]))
@@ -235,6 +241,7 @@ def agreement(stock: Path, ours_out: Path) -> dict:
 def markdown(rows: dict, machine: dict) -> str:
     """The results table (wall, peak, our split) and the agreement, as recorded in benchmarks/results."""
     steps = ("read", "preprocess", "network", "export", "cleanup", "outputs", "write_wait")
+    steps += ("recon_bone_free", "recon_mips", "recon_vr", "recon_paths", "recon_cprs")
     head = "| run | wall s | peak GB | start-up s | " + " | ".join(steps) + " | tiles run / total |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, row in rows.items():
@@ -246,9 +253,13 @@ def markdown(rows: dict, machine: dict) -> str:
         cells += [split.get(s, "") for s in steps]
         cells.append(f"{tiles['run']} / {tiles['total']}" if tiles else "")
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    ours, stock = rows.get("ours_labels_only", {}), rows.get("stock_nnUNetv2_predict", {})
-    if ours.get("wall_s") and stock.get("wall_s"):
-        lines.append(f"\nspeed-up (stock wall / our wall): {stock['wall_s'] / ours['wall_s']:.2f}x")
+    stock = rows.get("stock_nnUNetv2_predict", {})
+    for name in ("ours_labels_only", "ours_bone_free"):
+        ours = rows.get(name, {})
+        if ours.get("wall_s") and stock.get("wall_s"):
+            lines.append(
+                f"\nspeed-up of {name} (stock wall / our wall): {stock['wall_s'] / ours['wall_s']:.2f}x"
+            )
     lines.append(f"\nagreement: {json.dumps(rows.get('agreement', {}))}")
     lines.append(f"\nmachine: {json.dumps(machine)}")
     return "\n".join(lines) + "\n"
