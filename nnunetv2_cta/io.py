@@ -206,7 +206,14 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
     if not path.is_file():
         raise DatasetFormatError(f"no such image file: {str(path)!r}")
     try:
-        image = _read_nifti_gz(path) if _fast_gzip() and path.name.lower().endswith(".nii.gz") else None
+        image = None
+        if path.name.lower().endswith(".nii.gz"):
+            from nnunetv2_cta._nifti_gz import read_plain_nifti_gz
+
+            direct = read_plain_nifti_gz(path)
+            if direct is not None:
+                return direct
+            image = _read_nifti_gz(path) if _fast_gzip() else None
         if image is None:
             image = sitk.ReadImage(str(path))
     except (RuntimeError, OSError, EOFError) as err:

@@ -239,3 +239,69 @@ def test_read_image_truncated_nii_gz(tmp_path):
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(DatasetFormatError, match="cannot read image"):
         read_image(path)
+
+
+_AFFINES = {
+    "identity": np.eye(4),
+    "flipped": np.diag([-0.5, -0.7, 2.0, 1.0]),
+    "permuted": np.array([[0, 0, 1.5, 3], [0, -0.8, 0, 4], [0.9, 0, 0, 5], [0, 0, 0, 1.0]]),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("affine", sorted(_AFFINES))
+@pytest.mark.parametrize("codes", [(1, 1), (0, 0), (2, 0)])
+def test_nii_gz_read_directly_as_simpleitk_reads_it(tmp_path, dtype, affine, codes):
+    """Issue 19: a plain NIfTI-1 .nii.gz is decompressed straight into its array; array, type and geometry are
+    SimpleITK's (nibabel writes the files: qform/sform codes and orientations SimpleITK did not write)."""
+    import nibabel
+    import SimpleITK as sitk
+
+    from nnunetv2_cta._nifti_gz import read_plain_nifti_gz
+
+    data = np.random.default_rng(0).integers(0, 100, (5, 6, 7)).astype(dtype)  # nibabel order: x, y, z
+    image = nibabel.Nifti1Image(data, _AFFINES[affine])
+    image.set_qform(_AFFINES[affine] if codes[0] else None, code=codes[0])
+    image.set_sform(_AFFINES[affine] if codes[1] else None, code=codes[1])
+    path = tmp_path / "v.nii.gz"
+    nibabel.save(image, path)
+    direct = read_plain_nifti_gz(path)
+    assert direct is not None  # read directly, not through SimpleITK
+    array, geometry = direct
+    reference = sitk.ReadImage(str(path))
+    expected = sitk.GetArrayFromImage(reference)
+    assert array.dtype == expected.dtype and np.array_equal(array, expected) and array.flags.writeable
+    assert geometry.spacing == tuple(reference.GetSpacing())[::-1]
+    assert geometry.origin == reference.GetOrigin() and geometry.direction == reference.GetDirection()
+
+
+def test_nii_gz_with_scaling_or_a_fourth_axis_is_read_by_simpleitk(tmp_path):
+    import nibabel
+    import SimpleITK as sitk
+
+    from nnunetv2_cta._nifti_gz import read_plain_nifti_gz
+
+    data = np.arange(5 * 6 * 7, dtype=np.int16).reshape(5, 6, 7)
+    scaled = nibabel.Nifti1Image(data, np.eye(4))
+    scaled.header.set_slope_inter(2.0, -1024.0)
+    nibabel.save(scaled, tmp_path / "scaled.nii.gz")
+    nibabel.save(nibabel.Nifti1Image(data[..., None], np.eye(4)), tmp_path / "t1.nii.gz")  # x, y, z, t = 1
+    for name in ("scaled", "t1"):
+        path = tmp_path / f"{name}.nii.gz"
+        assert read_plain_nifti_gz(path) is None
+        ours, _ = read_image(path)
+        assert np.array_equal(ours, sitk.GetArrayFromImage(sitk.ReadImage(str(path))))
+    # nibabel's data[x, y, z] = 42 x + 7 y + z; SimpleITK's array is [z, y, x]: x = 1 stores 42, read 2 * 42 - 1024
+    assert read_image(tmp_path / "scaled.nii.gz")[0][0, 0, 1] == 2.0 * 42 - 1024.0
+
+
+def test_read_image_truncated_voxel_data(tmp_path):
+    import gzip
+
+    from nnunetv2_cta.errors import DatasetFormatError
+
+    path = write_image(tmp_path / "v.nii.gz", np.ones((40, 50, 60), np.int16), Geometry((1.0, 1.0, 1.0)))
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(raw[: len(raw) // 2]))  # a complete gzip stream of half the voxels
+    with pytest.raises(DatasetFormatError, match=r"cannot read image .*voxel data ends after"):
+        read_image(path)
