@@ -118,6 +118,8 @@ def sliding_window_logits(
     batch_size: int = 2,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    on_first_tile: Callable[[], None] | None = None,
+    wait_rows: Callable[[int], None] | None = None,
 ) -> tuple[torch.Tensor, TileCounts]:
     """Gaussian-blended sliding-window logits of ``data`` ``(C, z, y, x)`` (preprocessed, float32).
 
@@ -130,6 +132,10 @@ def sliding_window_logits(
         batch_size: tiles per network call.
         device: where the network runs and the logits are blended.
         progress: a tqdm bar over the tiles.
+        on_first_tile: called once, just before the first network call (to time the start of the network).
+        wait_rows: for ``data`` still being filled by another thread in the order of its first spatial axis:
+            ``wait_rows(n)`` returns once rows ``0 .. n - 1`` are final. Tiles are read in that order, so the
+            network starts on the first rows (a volume smaller than the patch waits for all of it: it is padded).
 
     Returns:
         ``(logits, counts)``: float32 CPU tensor ``(num_outputs, z, y, x)`` and the :class:`TileCounts`.
@@ -144,6 +150,10 @@ def sliding_window_logits(
         raise ConfigurationError(f"batch_size must be >= 1, got {batch_size!r}")
     device = torch.device(device)
     patch = tuple(int(p) for p in patch)
+    shape = tuple(int(s) for s in data.shape[1:])
+    if wait_rows is not None and any(s < p for s, p in zip(shape, patch)):
+        wait_rows(shape[0])  # padding copies the volume
+        wait_rows = None
     padded, crop = _pad(data.float(), patch)
     weight = gaussian_weights(patch).to(device)
     logits = torch.zeros((num_outputs, *padded.shape[1:]), dtype=torch.float32, device=device)
@@ -161,6 +171,8 @@ def sliding_window_logits(
         norm[box] += weight
 
     def run(boxes: list[tuple[slice, ...]]) -> torch.Tensor:
+        if counts.run == 0 and on_first_tile is not None:
+            on_first_tile()
         x = torch.stack([padded[(slice(None), *b)] for b in boxes]).to(device)
         counts.run += len(boxes)
         return predict(x).float() * weight
@@ -168,6 +180,8 @@ def sliding_window_logits(
     bar = _progress(len(windows), progress)
     with torch.inference_mode():
         for box in windows:
+            if wait_rows is not None:
+                wait_rows(box[0].stop)
             key = _constant_key(padded[(slice(None), *box)])
             if key is not None and key in cache:
                 blend(box, cache[key])

@@ -10,6 +10,9 @@ from nnunetv2_cta.errors import ConfigurationError, GeometryError
 from nnunetv2_cta.inference.export import logits_to_labels
 from nnunetv2_cta.inference.memory import process_age_s
 from nnunetv2_cta.inference.preprocess import (
+    CTPreprocessing,
+    RowsReady,
+    banded,
     new_shape,
     nonzero_bbox,
     preprocess_ct,
@@ -147,6 +150,84 @@ def test_preprocess_ct_bad_inputs():
         preprocess_ct(np.zeros((4, 5, 6)), (1, 1, 1), pm, cm, slab=0)
 
 
+LINEAR = {"is_seg": False, "order": 1, "order_z": 0, "force_separate_z": None}
+
+
+def test_preprocessing_in_steps_by_hand():
+    # 128 slices of 1 mm -> 64 of 2 mm, linear: output row i is the mean of input slices 2i and 2i + 1, so the first
+    # block of 32 output rows reads slices 0..63 (4 slabs of 16) and the second slices 64..127; in-plane 1 -> 1 mm
+    assert [(r.stop, c.start, c.stop) for r, c, _ in banded(resize_weights(128, 64, 1))] == [
+        (32, 0, 64),
+        (64, 64, 128),
+    ]
+    prep = CTPreprocessing.of(*_managers(spacing=(2.0, 1.0, 1.0), resampling_fn_data_kwargs=LINEAR))
+    ct = np.random.default_rng(1).uniform(-1000, 2000, (128, 3, 4)).astype(np.float32)
+    data, props, steps = prep.start(ct, (1.0, 1.0, 1.0), slab=16)
+    assert tuple(data.shape) == (1, 64, 3, 4) and props["bbox_used_for_cropping"] == [
+        [0, 128],
+        [0, 3],
+        [0, 4],
+    ]
+    data.fill_(float("nan"))  # nothing is computed before the first step
+    assert next(steps) == 32
+    assert not data[0, :32].isnan().any() and data[0, 32:].isnan().all()  # the second block waits for slab 8
+    normalised = (np.clip(ct, 85.0, 1723.0) - INTENSITIES["mean"]) / INTENSITIES["std"]
+    by_hand = (normalised[0::2] + normalised[1::2]) / 2
+    np.testing.assert_allclose(data[0, :32].numpy(), by_hand[:32], atol=1e-5)
+    assert list(steps) == [64]
+    np.testing.assert_allclose(data[0].numpy(), by_hand, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("shape", "spacing", "transpose", "expected_steps"),
+    [
+        # slices 0 and 1 are zero and cropped: 98 x 0.5 mm -> 39 rows of 1.25 mm, blocks of 32 rows
+        ((100, 20, 18), (0.5, 0.6, 0.7), (0, 1, 2), [32, 39]),
+        ((23, 29, 19), (2.0, 0.5, 0.5), (0, 1, 2), [32, 34]),  # 21 x 2 mm -> 34 rows
+        # transposed: the first axis is x, 15 of 18 columns non-zero, x 0.7 mm -> 8 rows, one block
+        ((90, 20, 18), (0.5, 0.6, 0.7), (2, 0, 1), [8]),
+    ],
+)
+def test_preprocessing_in_steps_gives_the_values_of_preprocessing_at_once(
+    shape, spacing, transpose, expected_steps
+):
+    prep = CTPreprocessing.of(*_managers(transpose=transpose))
+    ct = _ct(shape, seed=4)
+    reference, ref_props = prep(ct, spacing)
+    data, props, steps = prep.start(ct, spacing)
+    seen = []
+    for ready in steps:
+        seen.append(ready)
+        assert torch.equal(data[0, :ready], reference[0, :ready])  # rows handed out are final, bit for bit
+    assert props == ref_props and torch.equal(data, reference)
+    assert seen == expected_steps and seen[-1] == data.shape[1]
+
+
+def test_rows_ready_waits_for_the_producer_and_reports_its_error():
+    import threading
+    import time
+
+    rows = RowsReady(10)
+    rows.publish(3)
+    rows.wait(3)  # final already: returns at once
+    got = []
+    waiter = threading.Thread(target=lambda: (rows.wait(8), got.append(rows.ready)))
+    waiter.start()
+    time.sleep(0.05)
+    rows.publish(5)
+    time.sleep(0.05)
+    assert waiter.is_alive() and got == []  # 5 of the 8 rows it needs
+    rows.publish(12)  # more than there are: all 10
+    waiter.join(5)
+    assert got == [10]
+    failed = RowsReady(4)
+    failed.publish(2)
+    failed.fail(ValueError("disk full"))
+    failed.wait(2)  # rows final before the failure stay usable
+    with pytest.raises(RuntimeError, match="preprocessing stopped: disk full"):
+        failed.wait(3)
+
+
 def test_torch_preprocessing_refuses_other_plans():
     assert torch_preprocessing_unsupported(*_managers(), 1) is None
     why = torch_preprocessing_unsupported(*_managers(normalization_schemes=["ZScoreNormalization"]), 2)
@@ -182,6 +263,50 @@ def test_sliding_window_constant_tiles_are_reused():
     assert counts.to_dict() == {"total": 3, "run": 2, "reused": 1, "saved_fraction": 0.3333}
     assert sum(calls) == 2
     assert torch.allclose(logits, _pointwise(data[None])[0], atol=1e-5)
+
+
+def test_sliding_window_waits_for_the_rows_of_each_tile_and_marks_the_first_tile():
+    import threading
+
+    full = torch.randn((1, 40, 8, 8), generator=torch.Generator().manual_seed(5))
+    expected, _ = sliding_window_logits(_pointwise, full, (16, 8, 8), 2, step=0.5, batch_size=1)
+    data = torch.full_like(full, float("nan"))
+    rows, waited, events = RowsReady(40), [], []
+
+    def wait(n):
+        waited.append(n)
+        rows.wait(n)
+
+    def network(x):
+        events.append("network")
+        return _pointwise(x)
+
+    def fill():
+        for start in range(0, 40, 4):
+            data[0, start : start + 4] = full[0, start : start + 4]
+            rows.publish(start + 4)
+
+    producer = threading.Thread(target=fill)
+    producer.start()
+    logits, counts = sliding_window_logits(
+        network,
+        data,
+        (16, 8, 8),
+        2,
+        step=0.5,
+        batch_size=1,
+        wait_rows=wait,
+        on_first_tile=lambda: events.append("first tile"),
+    )
+    producer.join()
+    assert torch.equal(logits, expected)
+    # 40 rows, patch 16, step 8: z tiles start at 0, 8, 16, 24 and each waits for its last row
+    assert waited == [16, 24, 32, 40]
+    assert events == ["first tile"] + ["network"] * 4 and counts.run == 4
+    # a volume smaller than the patch is padded (copied): it waits for all its rows first
+    small, waited = torch.zeros((1, 5, 6, 7)), []
+    sliding_window_logits(_pointwise, small, (8, 8, 8), 2, wait_rows=waited.append)
+    assert waited == [5]
 
 
 def test_sliding_window_pads_a_small_volume_and_checks_inputs():
