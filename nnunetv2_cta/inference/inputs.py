@@ -104,8 +104,14 @@ def _dicom_files(folder: Path) -> list[Path]:
     return found
 
 
-def load_input(case: InputCase) -> tuple[np.ndarray, Geometry]:
+def load_input(case: InputCase, *, stored_integers: bool = False) -> tuple[np.ndarray, Geometry]:
     """Read a case as a ``[z, y, x]`` float32 HU volume and check that it looks like CT in HU.
+
+    Args:
+        case: the case.
+        stored_integers: return a volume stored as integers of up to 16 bits (CT's usual int16) as stored: each
+            of its values is exact in float32, it takes half the memory and skips a conversion (1.5 s for a
+            700x512x512 CTA on 2 cores); any other type is converted to float32 as usual.
 
     Raises:
         DatasetFormatError: unreadable, not 3D, or not CT in HU (no air below -300 HU or nothing above
@@ -124,7 +130,8 @@ def load_input(case: InputCase) -> tuple[np.ndarray, Geometry]:
             f"case {case.case!r} ({case.source}): the image holds NaN or infinite values"
         )
     lo, hi = float(array.min()), float(array.max())  # on the stored type (int16: half the bytes of float32)
-    array = np.asarray(array, dtype=np.float32)
+    if not (stored_integers and np.issubdtype(array.dtype, np.integer) and array.dtype.itemsize <= 2):
+        array = np.asarray(array, dtype=np.float32)
     if lo > CT_MIN_HU_BELOW or hi < CT_MAX_HU_ABOVE:
         raise DatasetFormatError(
             f"case {case.case!r} ({case.source}) does not look like CT in HU: values {lo:.1f}..{hi:.1f}, "

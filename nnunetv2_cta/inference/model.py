@@ -19,9 +19,8 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,11 +32,15 @@ from nnunetv2_cta.inference.export import (  # noqa: F401  (re-exported: callers
     _source_coordinates,
     logits_to_labels,
 )
+from nnunetv2_cta.inference.grid import ModelGrid, preprocess_to_grid
+from nnunetv2_cta.inference.memory import process_age_s
 from nnunetv2_cta.io import Geometry
 from nnunetv2_cta.labels import LABELS
 
 if TYPE_CHECKING:
     import torch
+
+    from nnunetv2_cta.inference.preprocess import CTPreprocessing, RowsReady
 
 logger = logging.getLogger(__name__)
 
@@ -162,24 +165,6 @@ def _initialize_known_trainer(
     return True
 
 
-@dataclass
-class ModelGrid:
-    """One case on a model's grid: what nnU-Net's preprocessing made of it.
-
-    Attributes:
-        data: ``(C, z, y, x)`` float tensor: the normalised CT (and, for a cascaded model, the previous stage's
-            one-hot channels).
-        props: nnU-Net's properties (crop box, shapes) that :meth:`StageModel.export` needs.
-        previous: for a cascaded model, the previous stage's label map resampled to this grid.
-        labels: the model's own prediction decoded on this grid (set by ``StageModel.predict(keep=True)``).
-    """
-
-    data: Any
-    props: dict
-    previous: np.ndarray | None = None
-    labels: np.ndarray | None = None
-
-
 class StageModel:
     """One trained model folder (``<Trainer>__<Plans>__<configuration>``), loaded once, run per case.
 
@@ -274,6 +259,8 @@ class StageModel:
         )
         #: tile counts of the last :meth:`logits` call (:class:`~.sliding.TileCounts`), for the record
         self.last_tiles = None
+        #: seconds from the process start to the first network tile of the last :meth:`logits` call
+        self.last_first_tile_s: float | None = None
 
     def _torch_preprocessing_unsupported(self) -> str | None:
         from nnunetv2_cta.inference.preprocess import torch_preprocessing_unsupported
@@ -312,6 +299,16 @@ class StageModel:
     def num_channels(self) -> int:
         return len(self.dataset_json["channel_names"])
 
+    @property
+    def ct_preprocessing(self) -> CTPreprocessing | None:
+        """The torch preprocessing this model runs on a CT (``None``: nnU-Net's preprocessor)."""
+        if self.torch_preprocessing_unsupported or self.previous_stage is not None:
+            return None
+        from nnunetv2_cta.inference.preprocess import CTPreprocessing
+
+        pm, cm = self.predictor.plans_manager, self.predictor.configuration_manager
+        return CTPreprocessing.of(pm, cm, self.device)
+
     def describe(self) -> dict:
         """JSON-able summary for the per-case record."""
         return {
@@ -327,6 +324,14 @@ class StageModel:
             "tile_step_size": float(self.predictor.tile_step_size),
             "preprocessing": "nnU-Net" if self.torch_preprocessing_unsupported else "torch float32",
         }
+
+    def fits(self, grid: ModelGrid | None) -> bool:
+        """Whether ``grid`` was made by this model's torch preprocessing (:meth:`predict` then uses it)."""
+        return (
+            grid is not None
+            and grid.preprocessing is not None
+            and grid.preprocessing == self.ct_preprocessing
+        )
 
     # ---- prediction ----------------------------------------------------------------------------------
     def preprocess(self, ct: np.ndarray, geometry: Geometry, previous: np.ndarray | None = None) -> ModelGrid:
@@ -357,14 +362,7 @@ class StageModel:
             )
         pm, cm = self.predictor.plans_manager, self.predictor.configuration_manager
         if previous is None and not self.torch_preprocessing_unsupported:
-            from nnunetv2_cta.inference.preprocess import preprocess_ct
-
-            data, props = preprocess_ct(ct, geometry.spacing, pm, cm, device=self.device)
-            props["model_grid"] = {
-                "spacing": [float(s) for s in cm.spacing],
-                "normalization": list(cm.normalization_schemes),
-            }
-            return ModelGrid(data, props)
+            return preprocess_to_grid(ct, geometry, self.ct_preprocessing)
         preprocessor = cm.preprocessor_class(verbose=False)
         props = {"spacing": [float(s) for s in geometry.spacing]}
         seg = None if previous is None else previous[None].astype(np.int16)
@@ -380,9 +378,10 @@ class StageModel:
             data = np.vstack((data, onehot))
         return ModelGrid(torch.from_numpy(data), props, previous_grid)
 
-    def logits(self, data) -> torch.Tensor:
+    def logits(self, data, rows: RowsReady | None = None) -> torch.Tensor:
         """Sliding-window logits ``(C, z, y, x)`` (float32 CPU tensor) of preprocessed ``data``, averaged over the
-        folds (:func:`~.sliding.sliding_window_logits`; tile counts summed in :attr:`last_tiles`)."""
+        folds (:func:`~.sliding.sliding_window_logits`; tile counts summed in :attr:`last_tiles`); with ``rows``
+        (``data`` still being filled on another thread), each tile waits for the rows it reads."""
         import contextlib
 
         import torch
@@ -392,6 +391,12 @@ class StageModel:
         predictor = self.predictor
         predictor.network = predictor.network.to(self.device).eval()
         total, tiles = None, TileCounts()
+        self.last_first_tile_s = None
+
+        def first_tile() -> None:
+            if self.last_first_tile_s is None:
+                self.last_first_tile_s = process_age_s()
+
         for params in predictor.list_of_parameters:
             if len(predictor.list_of_parameters) > 1:
                 predictor.network.load_state_dict(params)
@@ -406,6 +411,8 @@ class StageModel:
                     batch_size=self.batch_size,
                     device=self.device,
                     progress=self.progress,
+                    on_first_tile=first_tile,
+                    wait_rows=None if rows is None else rows.wait,
                 )
             total = logits if total is None else total.add_(logits)
             tiles = TileCounts(*(a + b for a, b in zip(vars(tiles).values(), vars(counts).values())))
@@ -469,7 +476,13 @@ class StageModel:
         return np.ascontiguousarray(full.transpose(self.predictor.plans_manager.transpose_backward))
 
     def predict(
-        self, ct: np.ndarray, geometry: Geometry, previous: np.ndarray | None = None, *, keep: bool = False
+        self,
+        ct: np.ndarray,
+        geometry: Geometry,
+        previous: np.ndarray | None = None,
+        *,
+        keep: bool = False,
+        grid: ModelGrid | None = None,
     ) -> tuple[np.ndarray, dict[str, float]] | tuple[np.ndarray, dict[str, float], ModelGrid]:
         """Predict a label map for one CT ``[z, y, x]`` (HU) on its own grid.
 
@@ -479,18 +492,25 @@ class StageModel:
             previous: for a cascaded model (the CGPM): the first stage's label map on the same grid.
             keep: also return the :class:`ModelGrid` (preprocessed data, and the prediction decoded on the
                 model's grid as ``labels``), so that the repair stage reuses the preprocessing.
+            grid: ``ct`` already preprocessed (:func:`preprocess_to_grid`, e.g. while the model loaded); used
+                when its :attr:`~ModelGrid.preprocessing` is this model's :attr:`ct_preprocessing`, else ``ct``
+                is preprocessed again.
 
         Returns:
-            ``(labels, seconds[, grid])``: ``uint8`` label map of ``ct.shape``, the time of ``preprocess``,
-            ``network`` and ``export``, and with ``keep`` the model-grid case.
+            ``(labels, seconds[, grid])``: ``uint8`` label map of ``ct.shape``, the time of ``preprocess``
+            (0 for a ``grid`` used), ``network`` and ``export``, and with ``keep`` the model-grid case.
         """
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
-        grid = self.preprocess(ct, geometry, previous)
+        if previous is not None or not self.fits(grid):
+            grid = self.preprocess(ct, geometry, previous)
         seconds["preprocess"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        logits = self.logits(grid.data)
+        logits = self.logits(grid.data, grid.rows)
+        if grid.rows is not None:  # every row was read by a tile; the grid is final from here on
+            grid.rows.wait(grid.rows.total)
+            grid.rows = None
         seconds["network"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

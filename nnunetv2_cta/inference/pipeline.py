@@ -12,6 +12,10 @@ vessel-aware clean-up (:mod:`nnunetv2_cta.postprocessing.cleanup`) -> outputs::
     OUT/cases/<case>/*.png          MIP (anterior, lateral, axial), VR, CPR images
     OUT/predict_summary.json        one line per case of this run (``_part<k>of<n>`` with --num-parts)
 
+Each case is read and preprocessed for stage 1 on a background thread, the first one while the models load; stage
+1's sliding window starts on the first rows of the model grid while the rest is preprocessed (``first_tile_s`` in
+``predict_summary.json`` and ``record.json``: seconds from the process start to the first network tile).
+
 Every file is written to a temporary name and renamed, and ``record.json`` is written last: a case with a
 record is complete. Without ``overwrite`` such cases are skipped, so an interrupted run resumes. A case that
 fails (unreadable, not CT, disk full, ...) is logged and listed in the summary; the others go on.
@@ -33,9 +37,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnunetv2_cta.errors import ConfigurationError, CTAError
-from nnunetv2_cta.inference.inputs import InputCase, find_inputs, load_input
+from nnunetv2_cta.inference.inputs import InputCase, find_inputs
 from nnunetv2_cta.inference.memory import PeakMemory, process_age_s
 from nnunetv2_cta.inference.plausibility import check_plausibility
+from nnunetv2_cta.inference.reader import Reader, read_case, short_gil_switches
 from nnunetv2_cta.inference.record import CaseResult, PredictedCase
 from nnunetv2_cta.io import Geometry, json_default, write_image, write_json_atomic
 from nnunetv2_cta.labels import LABEL_NAMES, VESSEL_LABELS
@@ -224,31 +229,41 @@ def predict(
     Raises:
         ConfigurationError: bad settings or models (before any case is touched). Per-case problems do not
             raise; they are reported in the summary (the CLI exits non-zero when any case failed).
+
+    While it runs, the interpreter's GIL switch interval is at most
+    :data:`~nnunetv2_cta.inference.reader.PREDICT_SWITCH_INTERVAL_S` (restored after).
     """
     _check_arguments(settings, cgpm_dir, num_parts, part_id)
     input_path, out = Path(input_path), Path(out)
     _check_output(out, input_path)
     cases = find_inputs(input_path)[part_id::num_parts]
-    reader = _Reader(out, cases, overwrite)  # the first case is read while the models load
-    try:
-        run = _load_run(out, model_dir, cgpm_dir, settings, progress)
-        # interpreter, imports and models: what every call waits for before its first case
-        startup_s = process_age_s()
-        logger.info("models loaded %.1f s after the process started", startup_s or float("nan"))
-        out.mkdir(parents=True, exist_ok=True)
-        results = []
-        iterator = cases
-        if progress:
-            from tqdm import tqdm
+    with short_gil_switches():
+        # the first case is read, then preprocessed (from the model folder's plans), while the models load
+        reader = Reader(out, cases, overwrite)
+        try:
+            from nnunetv2_cta.inference.grid import ct_preprocessing_of
 
-            iterator = tqdm(cases, desc="predict", unit="case")
-        for case in iterator:
-            result = _run_case(case, run, overwrite, reader)
-            if on_case is not None:
-                on_case(result)
-            results.append(result.summary())
-    finally:
-        reader.close()
+            reader.preprocess_with(ct_preprocessing_of(model_dir, settings.device))
+            run = _load_run(out, model_dir, cgpm_dir, settings, progress)
+            # interpreter, imports and models: what every call waits for before its first case
+            startup_s = process_age_s()
+            logger.info("models loaded %.1f s after the process started", startup_s or float("nan"))
+            out.mkdir(parents=True, exist_ok=True)
+            results, first_tile_s = [], None
+            iterator = cases
+            if progress:
+                from tqdm import tqdm
+
+                iterator = tqdm(cases, desc="predict", unit="case")
+            for case in iterator:
+                result = _run_case(case, run, overwrite, reader)
+                if on_case is not None:
+                    on_case(result)
+                results.append(result.summary())
+                if first_tile_s is None and result.predicted is not None:
+                    first_tile_s = result.predicted.inference.get("first_tile_s")
+        finally:
+            reader.close()
     summary = {
         "input": str(input_path),
         "output": str(out),
@@ -256,6 +271,8 @@ def predict(
         "cases": results,
         "failed": sum(r["status"] == "failed" for r in results),
         "startup_s": startup_s,
+        # from the process start to the first network tile of the first case predicted (None: no case ran)
+        "first_tile_s": first_tile_s,
         **run.describe(),
     }
     name = "predict_summary.json" if num_parts == 1 else f"predict_summary_part{part_id}of{num_parts}.json"
@@ -310,33 +327,7 @@ def _load_run(out: Path, model_dir, cgpm_dir, settings: PredictSettings, progres
     return _Run(out, settings, stage1, cgpm, repair, models, _versions())
 
 
-class _Reader:
-    """Reads the cases to predict one ahead on a background thread (decompression releases the GIL), so that a
-    case's reading overlaps the model loading or the previous case. Cases that already have a record are not
-    read."""
-
-    def __init__(self, out: Path, cases: Sequence[InputCase], overwrite: bool) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        todo = [c for c in cases if overwrite or not (out / "cases" / c.case / "record.json").is_file()]
-        self._next = dict(zip((c.case for c in todo), todo[1:]))
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read_case")
-        self._pending = {todo[0].case: self._pool.submit(load_input, todo[0])} if todo else {}
-
-    def read(self, case: InputCase) -> tuple[np.ndarray, Geometry]:
-        """``load_input(case)``, read ahead when it was queued; queues the next case."""
-        future = self._pending.pop(case.case, None)
-        following = self._next.get(case.case)
-        if following is not None and following.case not in self._pending:
-            self._pending[following.case] = self._pool.submit(load_input, following)
-        return future.result() if future is not None else load_input(case)
-
-    def close(self) -> None:
-        """Drop what was not read yet (a read under way finishes on its own)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _run_case(case: InputCase, run: _Run, overwrite: bool, reader: _Reader | None = None) -> CaseResult:
+def _run_case(case: InputCase, run: _Run, overwrite: bool, reader: Reader | None = None) -> CaseResult:
     """Predict one case, or skip it when it is done; a failure is logged and returned, not raised."""
     record_path = run.out / "cases" / case.case / "record.json"
     if record_path.is_file() and not overwrite:
@@ -354,24 +345,31 @@ def _write_json(path: Path, data: dict) -> None:
     write_json_atomic(path, data, default=json_default)
 
 
-def _predict_case(case: InputCase, run: _Run, reader: _Reader | None = None) -> PredictedCase:
+def _predict_case(case: InputCase, run: _Run, reader: Reader | None = None) -> PredictedCase:
     """Read, segment, repair, clean up and write one case; ``record.json`` last."""
     clock = _Clock()
     t_start = time.perf_counter()
-    with clock.step("read"):
-        ct, geometry = reader.read(case) if reader is not None else load_input(case)
+    with clock.step("read"):  # what is left to wait for when the case was read (and preprocessed) ahead
+        read = reader.read(case) if reader is not None else read_case(case)
+    ct, geometry = read.ct, read.geometry
     with clock.step("stage1"):
-        stage1_seg, seconds, *grid = run.stage1.predict(ct, geometry, keep=run.repair == "cgpm")
+        stage1_seg, seconds, *grid = run.stage1.predict(
+            ct, geometry, keep=run.repair == "cgpm", grid=read.grid
+        )
     clock.add(seconds)
+    ahead = {"preprocessed_ahead": run.stage1.fits(read.grid), "ahead_s": read.seconds}
+    del read
     writer = _Writer()
     try:
-        return _finish_case(case, run, clock, t_start, ct, geometry, stage1_seg, grid, writer)
+        return _finish_case(case, run, clock, t_start, ct, geometry, stage1_seg, grid, writer, ahead)
     finally:
         writer.wait()  # also after a failure: no write left running; a failed write raises here
 
 
 # longer because: the case's steps in their order, each one timed; splitting would only pass the clock around
-def _finish_case(case, run, clock, t_start, ct, geometry, stage1_seg, grid, writer: _Writer) -> PredictedCase:
+def _finish_case(
+    case, run, clock, t_start, ct, geometry, stage1_seg, grid, writer: _Writer, ahead: dict
+) -> PredictedCase:
     """Repair, clean up and write one case after stage 1; ``record.json`` last."""
     from nnunetv2_cta.postprocessing.cleanup import clean_labels
 
@@ -383,6 +381,10 @@ def _finish_case(case, run, clock, t_start, ct, geometry, stage1_seg, grid, writ
         s1 = writer.submit(run.out / "stage1" / f"{case.case}.nii.gz", stage1_seg, geometry)
         outputs["stage1"] = os.path.relpath(s1, case_dir)
     method, notes = _repair_method(case.case, stage1_seg, spacing, run)
+    if method in ("cgpm", "baseline") or settings.reconstructions:
+        ct = np.asarray(
+            ct, dtype=np.float32
+        )  # read as stored (int16); the repairs and images take float32 HU
     with clock.step("repair"):
         seg, gaps, repair_notes = _repair(
             method, ct, geometry, stage1_seg, grid[0] if grid else None, run, clock
@@ -417,7 +419,7 @@ def _finish_case(case, run, clock, t_start, ct, geometry, stage1_seg, grid, writ
         cleanup=cleanup.to_dict(),
         volumes_ml=volumes_ml(seg, spacing),
         notes=notes + repair_notes + _notes(method, settings, cleanup),
-        inference=_inference_record(run),
+        inference={**_inference_record(run), **ahead},
     )
     predicted.outputs.update(outputs)
     with clock.step("outputs"):
@@ -435,11 +437,13 @@ def _finish_case(case, run, clock, t_start, ct, geometry, stage1_seg, grid, writ
 
 
 def _inference_record(run: _Run) -> dict:
-    """How stage 1 ran: preprocessing used and the sliding-window tiles run and reused (constant input)."""
+    """How stage 1 ran: preprocessing used, the sliding-window tiles run and reused (constant input) and when the
+    first tile ran (seconds from the process start)."""
     tiles = run.stage1.last_tiles
     return {
         "preprocessing": run.stage1.describe()["preprocessing"],
         "tiles": None if tiles is None else tiles.to_dict(),
+        "first_tile_s": run.stage1.last_first_tile_s,
     }
 
 

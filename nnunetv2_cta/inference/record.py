@@ -43,8 +43,11 @@ class PredictedCase:
             ``report``).
         suspected_breaks: vessel ends facing each other across a gap (:func:`~nnunetv2_cta.reconstruction.suspected_breaks`).
         paths_mm: centerline path lengths (mm); ``None`` without reconstructions (then not in the record).
-        inference: how stage 1 ran: ``preprocessing`` (``"torch float32"`` or ``"nnU-Net"``) and ``tiles``
-            (sliding-window tiles: ``total``, ``run``, ``reused`` for constant input, ``saved_fraction``).
+        inference: how stage 1 ran: ``preprocessing`` (``"torch float32"`` or ``"nnU-Net"``), ``tiles``
+            (sliding-window tiles: ``total``, ``run``, ``reused`` for constant input, ``saved_fraction``),
+            ``first_tile_s`` (seconds from the process start to the first network tile), ``preprocessed_ahead``
+            (stage 1 ran on the case as preprocessed on the reading thread) and ``ahead_s`` (seconds of
+            ``read`` and ``preprocess`` on that thread).
     """
 
     case: str

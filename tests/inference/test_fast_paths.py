@@ -364,7 +364,7 @@ def test_find_nnunet_trainer_imports_only_the_defining_module():
 def test_reader_reads_one_case_ahead_and_reports_a_bad_case_at_its_turn(tmp_path):
     from nnunetv2_cta.errors import DatasetFormatError
     from nnunetv2_cta.inference.inputs import find_inputs
-    from nnunetv2_cta.inference.pipeline import _Reader
+    from nnunetv2_cta.inference.reader import Reader
     from nnunetv2_cta.io import Geometry, write_image
 
     ct = np.full((4, 5, 6), -1000, np.int16)
@@ -374,14 +374,58 @@ def test_reader_reads_one_case_ahead_and_reports_a_bad_case_at_its_turn(tmp_path
     (tmp_path / "out" / "cases" / "c").mkdir(parents=True)
     (tmp_path / "out" / "cases" / "c" / "record.json").write_text("{}")  # done: not read ahead
     cases = find_inputs(tmp_path / "in")
-    reader = _Reader(tmp_path / "out", cases, overwrite=False)
+    reader = Reader(tmp_path / "out", cases, overwrite=False)
     try:
         assert list(reader._pending) == ["a"]  # the first case is queued at once
-        first, geometry = reader.read(cases[0])
-        assert first.dtype == np.float32 and first[1, 2, 2] == 300.0 and geometry.spacing == (1.0, 2.0, 3.0)
+        first = reader.read(cases[0])
+        assert first.ct.dtype == np.int16 and first.ct[1, 2, 2] == 300  # as stored: int16 is exact in float32
+        assert first.geometry.spacing == (1.0, 2.0, 3.0) and first.grid is None  # no preprocessing given
         assert list(reader._pending) == ["b"]  # the next case to do is queued; "c" has a record
         with pytest.raises(DatasetFormatError, match="does not look like CT in HU"):
             reader.read(cases[1])  # b (all zeros) fails when its turn comes, not before
         assert reader._pending == {}
     finally:
         reader.close()
+
+
+def test_reader_preprocesses_ahead_once_given_the_preprocessing(tmp_path):
+    from nnunetv2_cta.inference.inputs import find_inputs
+    from nnunetv2_cta.inference.reader import Reader
+    from nnunetv2_cta.io import Geometry, write_image
+
+    ct = _ct((40, 29, 19), seed=6)
+    for name in ("a", "b"):
+        write_image(tmp_path / "in" / f"{name}.nii.gz", ct, Geometry((0.5, 0.6, 0.7)))
+    cases = find_inputs(tmp_path / "in")
+    prep = CTPreprocessing.of(*_managers())
+    reference, props = prep(ct, (0.5, 0.6, 0.7))
+    reader = Reader(tmp_path / "out", cases, overwrite=False)
+    try:
+        reader.preprocess_with(prep)  # after the first case was queued: it is preprocessed too
+        for case in cases:
+            read = reader.read(case)
+            assert read.grid is not None and read.grid.preprocessing == prep
+            read.grid.rows.wait(read.grid.rows.total)
+            assert (
+                torch.equal(read.grid.data, reference)
+                and read.grid.props["bbox_used_for_cropping"] == (props["bbox_used_for_cropping"])
+            )
+            assert read.seconds["read"] >= 0 and read.seconds["preprocess"] >= 0
+    finally:
+        reader.close()
+
+
+def test_load_input_keeps_small_integers_as_stored_on_request(tmp_path):
+    from nnunetv2_cta.inference.inputs import InputCase, load_input
+    from nnunetv2_cta.io import Geometry, write_image
+
+    values = np.full((3, 4, 5), -1000)
+    values[1] = 300
+    # int16 (up to 16 bits) is kept; int32 (not every value exact in float32) and float64 become float32
+    for dtype, kept in ((np.int16, np.int16), (np.int32, np.float32), (np.float64, np.float32)):
+        path = write_image(
+            tmp_path / f"{np.dtype(dtype).name}.nii.gz", values.astype(dtype), Geometry((1, 1, 1))
+        )
+        ct, _ = load_input(InputCase("x", path), stored_integers=True)
+        assert ct.dtype == kept and np.array_equal(ct, values)
+        assert load_input(InputCase("x", path))[0].dtype == np.float32  # the default: float32 always

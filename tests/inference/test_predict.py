@@ -13,6 +13,7 @@ from nnunetv2_cta.cli import main
 from nnunetv2_cta.commands.predict import print_case
 from nnunetv2_cta.errors import ConfigurationError
 from nnunetv2_cta.inference import PredictSettings, predict
+from nnunetv2_cta.inference.memory import process_age_s
 from nnunetv2_cta.io import Geometry, read_image, write_image
 
 NO_RECON = PredictSettings(reconstructions=False)
@@ -72,6 +73,15 @@ def test_predict_phantom_case_with_cgpm(trained_models, tmp_path, capsys):
     assert summary["failed"] == 0 and [c["status"] for c in summary["cases"]] == ["ok"]
     assert summary["startup_s"] > 0
     record = _check_case(out, "PredictTiny_0005", trained_models["image"])
+    # issue 19: the first tile ran after the models loaded, within the case, on the case preprocessed ahead
+    first_tile = summary["first_tile_s"]
+    assert summary["startup_s"] <= first_tile <= process_age_s()
+    assert first_tile - summary["startup_s"] <= record["timings_s"]["total"] + 0.5
+    assert (
+        record["inference"]["first_tile_s"] == first_tile
+        and record["inference"]["preprocessed_ahead"] is True
+    )
+    assert record["inference"]["ahead_s"]["read"] >= 0 and record["inference"]["ahead_s"]["preprocess"] >= 0
     assert record["repair_method"] == "cgpm"
     assert record["models"]["cgpm"]["configuration"] == "3d_cgpm"
     # stage 1 has only fold 0, so its out-of-fold predictions are partial: the CGPM trained on the first stage's
@@ -93,6 +103,34 @@ def test_predict_phantom_case_with_cgpm(trained_models, tmp_path, capsys):
     assert again["cases"][0]["status"] == "skipped"
     assert "PredictTiny_0005" not in capsys.readouterr().out  # without on_case, predict prints no case line
     assert (out / "cases" / "PredictTiny_0005" / "record.json").stat().st_mtime_ns == mtime
+
+
+def test_a_case_preprocessed_ahead_is_used_only_with_the_models_preprocessing(trained_models):
+    """Issue 19: the pipeline preprocesses a case from the model folder's plans while the model loads; stage 1
+    uses that grid only when it is what the loaded model would make, and then predicts the same labels."""
+    import dataclasses
+
+    from nnunetv2_cta.inference.grid import ct_preprocessing_of, preprocess_to_grid
+    from nnunetv2_cta.inference.model import StageModel
+
+    stage1 = StageModel(trained_models["stage1"], mirroring=False)
+    ahead = ct_preprocessing_of(trained_models["stage1"])
+    assert ahead is not None and ahead == stage1.ct_preprocessing
+    assert (
+        ct_preprocessing_of(trained_models["cgpm"]) is None
+    )  # cascaded: nnU-Net's preprocessor, with stage 1
+    assert ct_preprocessing_of(trained_models["stage1"].parent / "no_such_model") is None
+    ct, geometry = read_image(trained_models["image"])
+    labels, _ = stage1.predict(ct, geometry)
+    calls = []
+    preprocess = stage1.preprocess
+    stage1.preprocess = lambda *a: calls.append(1) or preprocess(*a)
+    grid = preprocess_to_grid(ct, geometry, ahead)
+    assert stage1.fits(grid) and np.array_equal(stage1.predict(ct, geometry, grid=grid)[0], labels)
+    assert calls == []  # used as it was
+    other = preprocess_to_grid(ct, geometry, dataclasses.replace(ahead, mean=ahead.mean + 100.0))
+    assert not stage1.fits(other) and np.array_equal(stage1.predict(ct, geometry, grid=other)[0], labels)
+    assert calls == [1]  # preprocessed again
 
 
 def test_predict_real_head_cta_crop(trained_models, real_data, tmp_path):
@@ -243,7 +281,7 @@ def test_predict_disk_full_fails_the_case_cleanly(trained_models, tmp_path, monk
 def test_predict_flooded_stage1_skips_repair(trained_models, tmp_path, monkeypatch):
     from nnunetv2_cta.inference.model import StageModel
 
-    def flood(self, ct, geometry, previous=None, keep=False):
+    def flood(self, ct, geometry, previous=None, keep=False, grid=None):
         return np.full(ct.shape, 3, np.uint8), {"preprocess": 0.0, "network": 0.0, "export": 0.0}
 
     monkeypatch.setattr(StageModel, "predict", flood)
