@@ -199,6 +199,7 @@ def run_all(args, model: Path, dataset: str, inputs: Path, work: Path, env: dict
             rows[name]["inference"] = record.get("inference")
             summary = json.loads((out / "predict_summary.json").read_text())
             rows[name]["startup_s"] = summary.get("startup_s")
+            rows[name]["first_tile_s"] = summary.get("first_tile_s")
         print(name, json.dumps({k: v for k, v in rows[name].items() if k != "tail"}), flush=True)
     out = work / "out_stock"
     if not args.skip_stock and not args.keep_stock:
@@ -242,14 +243,18 @@ def markdown(rows: dict, machine: dict) -> str:
     """The results table (wall, peak, our split) and the agreement, as recorded in benchmarks/results."""
     steps = ("read", "preprocess", "network", "export", "cleanup", "outputs", "write_wait")
     steps += ("recon_bone_free", "recon_mips", "recon_vr", "recon_paths", "recon_cprs")
-    head = "| run | wall s | peak GB | start-up s | " + " | ".join(steps) + " | tiles run / total |"
+    head = (
+        "| run | wall s | peak GB | start-up s | first tile s | "
+        + " | ".join(steps)
+        + " | tiles run / total |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, row in rows.items():
         if not isinstance(row, dict) or "wall_s" not in row:
             continue
         split = row.get("split_s", {})
         tiles = (row.get("inference") or {}).get("tiles") or {}
-        cells = [name, row["wall_s"], row["peak_gb"], row.get("startup_s", "")]
+        cells = [name, row["wall_s"], row["peak_gb"], row.get("startup_s", ""), row.get("first_tile_s") or ""]
         cells += [split.get(s, "") for s in steps]
         cells.append(f"{tiles['run']} / {tiles['total']}" if tiles else "")
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
