@@ -37,6 +37,15 @@ COMPARISONS: tuple[tuple[str, str], ...] = (
     ("chosen_cgpm", "chosen_bridging"),
 )
 COMPARED_METRICS: tuple[tuple[str, bool], ...] = (("breaks", False), ("cldice", True), ("dice", True))
+#: modality comparisons (dataset, reference dataset): the phantom rendered from the same seeds, so case *i* has
+#: the same anatomy in both; compared on the intracranial region, the one inside every field of view (3D-DSA is
+#: head-only: its vessels region has no aorta and little of the carotids)
+MODALITY_COMPARISONS: tuple[tuple[str, str], ...] = (
+    ("phantom_cta", "phantom_ncct"),
+    ("phantom_dsa", "phantom_cta"),
+    ("phantom_dsa", "phantom_ncct"),
+)
+MODALITY_REGION = "intracranial"
 #: fewest paired cases for a "better"/"worse" verdict (the default of ``nnunetv2_cta choose``)
 MIN_CASES = 5
 #: the metrics the selection rule reads
@@ -85,6 +94,64 @@ def comparisons(per_case: dict) -> list[dict]:
                     | paired_difference(a, b, higher)
                 )
     return out
+
+
+def _case_number(case: str) -> str:
+    """The trailing number of a case name (``PhantomNCCT_0024`` -> ``0024``): the phantom seed's index."""
+    return case.rsplit("_", 1)[-1]
+
+
+def modality_comparisons(per_case: dict) -> list[dict]:
+    """Every :data:`MODALITY_COMPARISONS` pair, per method present on both datasets, on the
+    :data:`MODALITY_REGION` for each of :data:`COMPARED_METRICS`. Cases are paired by their number (the same
+    phantom seed); a pair whose case numbers differ is left out rather than paired wrongly."""
+    out = []
+    for dataset, reference in MODALITY_COMPARISONS:
+        if dataset not in per_case or reference not in per_case:
+            continue
+        for method, info in per_case[dataset].items():
+            ref = per_case[reference].get(method)
+            if ref is None:
+                continue
+            numbers, ref_numbers = ([_case_number(c) for c in x["cases"]] for x in (info, ref))
+            if sorted(numbers) != sorted(ref_numbers):
+                continue
+            order = [ref_numbers.index(n) for n in numbers]
+            for metric, higher in COMPARED_METRICS:
+                a = info["values"].get(MODALITY_REGION, {}).get(metric)
+                b = ref["values"].get(MODALITY_REGION, {}).get(metric)
+                if a is None or b is None:
+                    continue
+                out.append(
+                    {"dataset": dataset, "reference": reference, "method": method, "metric": metric}
+                    | paired_difference(a, [b[i] for i in order], higher)
+                )
+    return out
+
+
+def _paired_cells(c: dict) -> str:
+    """Metric, difference ± standard error, cases better, verdict: the cells every paired table shares."""
+    return (
+        f"{c['metric']} | {c['mean_difference']:+.3f} ± {_fmt(c['standard_error'])} | "
+        f"{c['cases_better']}/{c['n']} | {c['verdict']}"
+    )
+
+
+def _modalities_section(compared: list[dict]) -> str:
+    if not compared:
+        return ""
+    out = io.StringIO()
+    out.write(
+        f"## Paired comparisons between modalities ({MODALITY_REGION} region)\n\n"
+        "The same method on two modalities rendered from the same phantom seeds, paired case by case (dataset "
+        f"minus reference), on the {MODALITY_REGION} region, the one inside every field of view (3D-DSA is "
+        "head-only). Verdicts by the same rule as above.\n\n"
+        "| dataset | reference | method | metric | difference | cases better | verdict |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
+    for c in compared:
+        out.write(f"| {c['dataset']} | {c['reference']} | {c['method']} | {_paired_cells(c)} |\n")
+    return out.getvalue() + "\n"
 
 
 def _score_table(methods: dict, names: list[str]) -> dict | None:
@@ -259,6 +326,7 @@ def markdown(
     compared: list[dict],
     choices: list[dict] = (),
     skipped: list[str] = (),
+    modalities: list[dict] = (),
 ) -> str:
     """The Markdown page of the results (tables per region, times, notes)."""
     out = io.StringIO()
@@ -301,12 +369,9 @@ def markdown(
             "|---|---|---|---|---|---|---|\n"
         )
         for c in compared:
-            out.write(
-                f"| {c['dataset']} | {c['method']} | {c['reference']} | {c['metric']} | "
-                f"{c['mean_difference']:+.3f} ± {_fmt(c['standard_error'])} | {c['cases_better']}/{c['n']} | "
-                f"{c['verdict']} |\n"
-            )
+            out.write(f"| {c['dataset']} | {c['method']} | {c['reference']} | {_paired_cells(c)} |\n")
         out.write("\n")
+    out.write(_modalities_section(list(modalities)))
     out.write(_choices_section(list(choices)))
     header_metrics = [m for m in METRICS if any(f"{m}_mean" in r for r in rows)]
     for region in REGIONS:
@@ -450,6 +515,7 @@ def write_results(
     rows, per_case = summarise(outcomes)
     compared = comparisons(per_case)
     choices = model_choices(per_case)
+    modalities = modality_comparisons(per_case)
     machine = machine_info()
     plots: list[str] = []
     import matplotlib
@@ -483,6 +549,7 @@ def write_results(
                 "machine": machine,
                 "rows": rows,
                 "comparisons": compared,
+                "modality_comparisons": modalities,
                 "model_choices": choices,
                 "skipped": list(skipped),
                 "per_case": per_case,
@@ -493,7 +560,8 @@ def write_results(
         + "\n",
     )
     write_text_atomic(
-        out / "results.md", markdown(rows, budget, machine, wall_s, plots, compared, choices, list(skipped))
+        out / "results.md",
+        markdown(rows, budget, machine, wall_s, plots, compared, choices, list(skipped), modalities),
     )
     write_text_atomic(out / "machine.json", json.dumps(machine, indent=2) + "\n")
     return {

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from nnunetv2_cta.benchmark.report import _time_table, comparisons, model_choices
+from nnunetv2_cta.benchmark.report import (
+    _time_table,
+    comparisons,
+    markdown,
+    modality_comparisons,
+    model_choices,
+)
 
 
 def _method(dice, cldice, breaks, base=None):
@@ -56,6 +62,56 @@ def test_repair_is_compared_with_its_base():
     assert breaks["mean_difference"] == -1.0 and breaks["cases_better"] == 5 and breaks["verdict"] == "better"
     assert found[("cta", "stock_trainer", "breaks")]["mean_difference"] == pytest.approx(-4.2)  # (7 - 28) / 5
     assert ("classic", "cta", "dice") not in found
+
+
+def _intracranial(name, cases, dice, breaks):
+    values = {"intracranial": {"dice": dice, "cldice": [0.5] * len(dice), "breaks": breaks}}
+    return {"cases": [f"{name}_{c:04d}" for c in cases], "values": values, "base_method": None}
+
+
+def test_modality_comparisons_pair_cases_by_seed_number():
+    per_case = {
+        # CTA cases listed in another order than NCCT's: pairing follows the case number, not the position
+        "phantom_cta": {
+            "stock_trainer": _intracranial("PhantomCTA", [26, 24, 25, 27, 28], [0.7, 0.6, 0.65, 0.6, 0.62], [3, 1, 2, 4, 2]),
+            "classic": _intracranial("PhantomCTA", [24, 25, 26, 27, 28], [0.3] * 5, [1] * 5),
+        },
+        "phantom_ncct": {
+            "stock_trainer": _intracranial("PhantomNCCT", [24, 25, 26, 27, 28], [0.2, 0.3, 0.1, 0.2, 0.22], [1, 1, 1, 1, 1]),
+            # a different seed: never paired
+            "classic": _intracranial("PhantomNCCT", [24, 25, 26, 27, 99], [0.0] * 5, [0] * 5),
+        },
+    }  # fmt: skip
+    found = {
+        (c["dataset"], c["reference"], c["method"], c["metric"]): c for c in modality_comparisons(per_case)
+    }
+    assert set(found) == {
+        ("phantom_cta", "phantom_ncct", "stock_trainer", m) for m in ("dice", "cldice", "breaks")
+    }
+    dice = found[("phantom_cta", "phantom_ncct", "stock_trainer", "dice")]
+    # pairs (CTA - NCCT) by seed: 24: 0.6-0.2, 25: 0.65-0.3, 26: 0.7-0.1, 27: 0.6-0.2, 28: 0.62-0.22
+    assert dice["mean_difference"] == pytest.approx((0.4 + 0.35 + 0.6 + 0.4 + 0.4) / 5)
+    assert (dice["cases_better"], dice["n"], dice["verdict"]) == (5, 5, "better")
+    breaks = found[("phantom_cta", "phantom_ncct", "stock_trainer", "breaks")]
+    # more breaks on CTA in 4 of 5 seeds (seed 24: 1 vs 1): 1.4 more on average, fewer is better -> worse
+    assert breaks["mean_difference"] == pytest.approx(1.4) and breaks["cases_worse"] == 4
+    assert breaks["verdict"] == "worse"
+    assert found[("phantom_cta", "phantom_ncct", "stock_trainer", "cldice")]["verdict"] == "same"
+
+
+def test_markdown_has_the_modality_section_only_when_there_are_comparisons():
+    from nnunetv2_cta.benchmark.definition import BUDGETS
+
+    machine = {"cpu": "x", "cores": 2, "gpu": None, "torch": "t", "nnunetv2": "n", "nnunetv2_cta": "c",
+               "git_commit": "abc", "git_dirty": False}  # fmt: skip
+    row = {"dataset": "phantom_cta", "reference": "phantom_ncct", "method": "cta", "metric": "dice",
+           "mean_difference": 0.25, "standard_error": 0.01, "n": 8, "cases_better": 8, "cases_worse": 0,
+           "verdict": "better"}  # fmt: skip
+    budget = BUDGETS["tiny"]
+    with_section = markdown([], budget, machine, None, [], [], modalities=[row])
+    assert "## Paired comparisons between modalities (intracranial region)" in with_section
+    assert "| phantom_cta | phantom_ncct | cta | dice | +0.250 ± 0.010 | 8/8 | better |" in with_section
+    assert "between modalities" not in markdown([], budget, machine, None, [], [])
 
 
 def test_time_table_per_iteration_and_schedule_minutes():
