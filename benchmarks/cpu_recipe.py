@@ -3,7 +3,8 @@
 How the CPU recipe (``nnunetv2_cta.trainers.cpu``) was found and how it compares with other trainers. Three steps,
 each resumable (a finished step is skipped):
 
-1. ``train``: trains one trainer on a planned dataset (``fold all``: every training case) and keeps a checkpoint
+1. ``train``: trains one trainer on a planned dataset (``--fold all``, the default: every training case; or one
+   fold 0-4 of nnU-Net's 5-fold split, to score its validation cases with ``curve``) and keeps a checkpoint
    after each epoch listed in ``--checkpoint-epochs``. ``--set key=value`` overrides class attributes of the
    trainer for a probe; the probe is trained as a subclass named ``<Trainer>_<tag>`` (its own results folder)
    and its checkpoints are re-labelled with the parent's class name so that nnU-Net's predictor can rebuild it.
@@ -49,6 +50,15 @@ def _dataset_name(dataset_id: int) -> str:
     return maybe_convert_to_dataset_name(dataset_id)
 
 
+def _fold(text: str) -> int | str:
+    """``"all"`` or a fold number 0-4 of nnU-Net's 5-fold split; anything else is an error."""
+    if text == "all":
+        return text
+    if text not in {"0", "1", "2", "3", "4"}:
+        raise SystemExit(f"--fold must be 'all' or 0-4, got {text!r}")
+    return int(text)
+
+
 def model_dir(dataset_id: int, trainer: str, plans: str = PLANS) -> Path:
     return Path(os.environ["nnUNet_results"]) / _dataset_name(dataset_id) / f"{trainer}__{plans}__3d_fullres"
 
@@ -68,7 +78,8 @@ def train(args) -> None:
     overrides["checkpoint_epochs"] = tuple(args.checkpoint_epochs)
     name = f"{args.trainer}_{args.tag}" if args.tag else args.trainer
     cls = type(name, (base,), overrides)
-    folder = model_dir(args.dataset, name, args.plans) / "fold_all"
+    fold = _fold(args.fold)
+    folder = model_dir(args.dataset, name, args.plans) / f"fold_{fold}"
     if (folder / "checkpoint_final.pth").is_file():
         print(f"{name}: already trained ({folder})")
         return
@@ -78,7 +89,7 @@ def train(args) -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     latest = folder / "checkpoint_latest.pth"
     plans["continue_training"] = latest.is_file()  # nnU-Net 2.8's trainer reads (and removes) this key
-    trainer = cls(plans, "3d_fullres", "all", dataset_json, torch.device("cpu"))
+    trainer = cls(plans, "3d_fullres", fold, dataset_json, torch.device("cpu"))
     if latest.is_file():
         trainer.load_checkpoint(str(latest))
     t0 = time.perf_counter()
@@ -136,15 +147,16 @@ def curve(args) -> None:
         done = {(r["checkpoint"], r["case"]) for r in map(json.loads, lines.read_text().splitlines())}
     cases_root = Path(args.cases)
     images = sorted(cases_root.glob("imagesTs/*_0000.nii.gz"))[: args.max_cases]
-    _relabel(folder / "fold_all", args.trainer)
-    ckpts = _checkpoints(folder / "fold_all")
+    fold = _fold(args.fold)
+    _relabel(folder / f"fold_{fold}", args.trainer)
+    ckpts = _checkpoints(folder / f"fold_{fold}")
     if args.final_only:
         ckpts = [c for c in ckpts if c[0] == "checkpoint_final.pth"]
     t0 = time.perf_counter()
-    model = StageModel(folder, folds=["all"], checkpoint=ckpts[0][0], mirroring=False, tile_step_size=args.tile_step)
+    model = StageModel(folder, folds=[fold], checkpoint=ckpts[0][0], mirroring=False, tile_step_size=args.tile_step)
     print(f"StageModel ready in {time.perf_counter() - t0:.1f} s", flush=True)
     for ckpt, epochs in ckpts:
-        state = torch.load(folder / "fold_all" / ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(folder / f"fold_{fold}" / ckpt, map_location="cpu", weights_only=False)
         model.predictor.list_of_parameters = [state["network_weights"]]
         log = state["logging"]
         start = log["epoch_start_timestamps"][0]
@@ -277,6 +289,7 @@ def main() -> None:
         p.add_argument("-tr", "--trainer", required=True)
         p.add_argument("-p", "--plans", default=PLANS)
         p.add_argument("--tag", default="", help="probe name (trained as <trainer>_<tag>)")
+        p.add_argument("--fold", default="all", help="nnU-Net fold: 'all' (every training case) or 0-4")
     sub.choices["train"].add_argument("--set", action="append", default=[], metavar="ATTR=VALUE")
     sub.choices["train"].add_argument("--checkpoint-epochs", type=int, nargs="*", default=[])
     c = sub.choices["curve"]
