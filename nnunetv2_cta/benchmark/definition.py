@@ -110,6 +110,9 @@ class Budget:
         phantom_spacing: isotropic phantom voxel size in mm (None: the preset's).
         plans_preset: our planner preset (``cpu``, ``M``, ...).
         trainers: trainer role (``stock``, ``cta``, ``cgpm``) -> trainer class name.
+        modality_trainers: ``{modality: {role: trainer class name}}``: a role's trainer for the datasets of one
+            modality where it differs from :attr:`trainers` (a setting chosen for that modality on a validation
+            split); see :meth:`trainer`.
         runs: ``{dataset name: method names}`` in run order; the ``user`` dataset gets the ``phantom_cta`` list.
         fold: nnU-Net fold trained (of its 5-fold split of the training cases), or ``"all"`` (every training case).
         device: ``"cpu"`` or ``"cuda"``.
@@ -130,6 +133,25 @@ class Budget:
     seed: int = 0
     note: str = ""
     planner_processes: int = field(default=2)
+    modality_trainers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def trainer(self, role: str, modality: str = "cta") -> str:
+        """The trainer class name of ``role`` for a dataset of ``modality``: the modality's own when
+        :attr:`modality_trainers` names one, else :attr:`trainers`'.
+
+        Raises ConfigurationError for a role the budget has no trainer for.
+
+        Example:
+            >>> b = Budget("b", 1, 1, "tiny", "cpu", {"cta": "A"}, {}, modality_trainers={"ncct": {"cta": "B"}})
+            >>> b.trainer("cta", "cta"), b.trainer("cta", "ncct")
+            ('A', 'B')
+        """
+        name = self.modality_trainers.get(modality, {}).get(role) or self.trainers.get(role)
+        if name is None:
+            raise ConfigurationError(
+                f"budget {self.name!r} has no trainer for role {role!r}; it has {sorted(self.trainers)}"
+            )
+        return name
 
 
 USER_DATASET = "user"

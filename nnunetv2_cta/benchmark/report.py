@@ -343,6 +343,10 @@ def markdown(
         f"- Budget: {budget.train_cases} training + {budget.test_cases} held-out phantom cases per dataset "
         f"(preset `{budget.phantom_preset}`), our plans `{budget.plans_preset}`, fold {budget.fold}, trainers "
         + ", ".join(f"{k}=`{v}`" for k, v in budget.trainers.items())
+        + "".join(
+            f"; on {modality}: " + ", ".join(f"{k}=`{v}`" for k, v in roles.items())
+            for modality, roles in budget.modality_trainers.items()
+        )
         + "\n"
     )
     if wall_s is not None:

@@ -358,11 +358,12 @@ class _Run:
         if not method.trained:
             pred, infer_s = self.classic(folder, modality)
         else:
-            trainer = self.budget.trainers.get(method.trainer_role)
             if method.trainer_role == CHOSEN:
                 choice = self.choose(train_folder, stage1_methods)
-                trainer = self.budget.trainers[get_method(choice["choice"]).trainer_role]
+                trainer = self.budget.trainer(get_method(choice["choice"]).trainer_role, modality)
                 extra = {"base_method": choice["choice"], "selection": choice | {"on": train_folder.name}}
+            else:
+                trainer = self.budget.trainer(method.trainer_role, modality)
             extra["trainers"] = {"stage1": trainer}
             pred, _, infer_s, train_s["stage1"], plans_id = self.stage1(
                 folder, method.planner, trainer, train_folder
@@ -371,7 +372,7 @@ class _Run:
                 cgpm_dir = None
                 if method.repair == "cgpm":
                     self._cgpm_first_stage(train_folder, plans_id, trainer)
-                    cgpm_trainer = self.budget.trainers["cgpm"]
+                    cgpm_trainer = self.budget.trainer("cgpm", modality)
                     cgpm_dir, train_s["cgpm"] = self.model(train_folder, cgpm_trainer, plans_id, "3d_cgpm")
                     extra["trainers"]["cgpm"] = cgpm_trainer
                 pred, repair_s = self.repair(folder, method.name, pred, cgpm_dir)
@@ -438,19 +439,20 @@ def _check_trained(run: _Run, pairs: list, user_folder: Path | None) -> None:
         trained_on = DATASETS[ds.models_from] if ds is not None and ds.models_from else ds
         folder = dataset_folder(run.raw, trained_on, user_folder.name if user_folder else None)
         needed = []
+        modality = trained_on.modality if trained_on is not None else "cta"
         if method.trainer_role == CHOSEN:  # its stage 1 is checked as its own method when selected
             plans_id = f"nnUNetCTAPlans_{spec.plans_preset}"
             if method.repair == "cgpm":
-                needed.append((spec.trainers["cgpm"], plans_id, "3d_cgpm"))
+                needed.append((spec.trainer("cgpm", modality), plans_id, "3d_cgpm"))
         elif method.trained:
             plans_id = (
                 f"nnUNetCTAPlans_{spec.plans_preset}"
                 if method.planner == "cta"
                 else STOCK_PLANS[method.planner]
             )
-            needed.append((spec.trainers[method.trainer_role], plans_id, "3d_fullres"))
+            needed.append((spec.trainer(method.trainer_role, modality), plans_id, "3d_fullres"))
             if method.repair == "cgpm":
-                needed.append((spec.trainers["cgpm"], plans_id, "3d_cgpm"))
+                needed.append((spec.trainer("cgpm", modality), plans_id, "3d_cgpm"))
         for trainer, plans_id, conf in needed:
             ckpt = model_dir_of(run.results, folder.name, trainer, plans_id, conf) / f"fold_{spec.fold}"
             if not (ckpt / "checkpoint_final.pth").is_file():

@@ -50,8 +50,12 @@ def test_trainers_of_every_budget_are_registered():
     from nnunetv2_cta.trainers import TRAINERS
 
     for budget in BUDGETS.values():
-        for trainer in budget.trainers.values():
+        overrides = [t for roles in budget.modality_trainers.values() for t in roles.values()]
+        for trainer in [*budget.trainers.values(), *overrides]:
             assert trainer in TRAINERS
+        for modality, roles in budget.modality_trainers.items():
+            assert modality in {d.modality for d in DATASETS.values()}
+            assert set(roles) <= set(budget.trainers)  # an override replaces a role's trainer, adds none
     gpu = TRAINERS["nnUNetTrainerCTA_bench_gpu"]
     assert (gpu.num_epochs_default, gpu.num_iterations_per_epoch_default) == (5, 250)
 
@@ -114,6 +118,40 @@ def test_no_train_without_models_fails_before_any_work(tmp_path, keep_nnunet_env
         )
     assert not (tmp_path / "work" / "markers").exists()
     assert not list((tmp_path / "work" / "nnUNet_raw").iterdir())
+
+
+def test_budget_trainer_per_modality():
+    from dataclasses import replace
+
+    tiny = replace(get_budget("tiny"), modality_trainers={"ncct": {"cta": "nnUNetTrainerCTA_cpu_tiny"}})
+    assert tiny.trainer("cta", "ncct") == "nnUNetTrainerCTA_cpu_tiny"
+    assert tiny.trainer("cta", "cta") == tiny.trainer("cta", "dsa") == "nnUNetTrainerCTA_tiny"
+    assert tiny.trainer("stock", "ncct") == "nnUNetTrainerCTA_Base_tiny"  # roles without an override
+    with pytest.raises(
+        ConfigurationError, match=r"budget 'tiny' has no trainer for role 'cldice'; it has \['cgpm',"
+    ):
+        tiny.trainer("cldice", "ncct")
+
+
+def test_no_train_checks_the_modality_trainer(tmp_path, keep_nnunet_env, monkeypatch):
+    from dataclasses import replace
+
+    from nnunetv2_cta.benchmark import definition
+
+    tiny = replace(get_budget("tiny"), modality_trainers={"ncct": {"cta": "nnUNetTrainerCTA_cpu_tiny"}})
+    monkeypatch.setitem(definition.BUDGETS, "tiny", tiny)
+    with pytest.raises(
+        ConfigurationError,
+        match=r"'Dataset972_PhantomNCCT' needs a trained model at .*nnUNetTrainerCTA_cpu_tiny__",
+    ):
+        run_benchmark(
+            tmp_path / "work",
+            "tiny",
+            methods=["cta"],
+            datasets=["phantom_ncct"],
+            no_train=True,
+            progress=False,
+        )
 
 
 def test_num_processes_must_be_positive(tmp_path, keep_nnunet_env):
