@@ -237,7 +237,7 @@ class _Run:
         """Repair every case of ``stage1``; cases whose stage 1 found no vessel are copied unchanged."""
         key = f"repair:{folder.name}:{name}"
         out = self.work / "predictions" / folder.name / name
-        done = self.markers.get(key)
+        done = self._current(key, stage1=stage1)
         if done is not None:
             return out, done["seconds_per_case"]
         import numpy as np
@@ -290,6 +290,7 @@ class _Run:
             {
                 "seconds_per_case": seconds / max(len(files), 1),
                 "gaps_repaired": {r["case"]: r["num_gaps"] for r in records},
+                "stage1": self._relative(stage1),
             },
         )
         return out, info["seconds_per_case"]
@@ -313,7 +314,7 @@ class _Run:
     def evaluate(self, folder: Path, method: str, predictions: Path) -> dict:
         key = f"evaluate:{folder.name}:{method}"
         summary_json = self.work / "evaluation" / folder.name / f"{method}.json"
-        if self.markers.get(key) is not None:
+        if self._current(key, predictions=predictions) is not None:
             return json.loads(summary_json.read_text())
         from nnunetv2_cta.evaluation import evaluate_folder
 
@@ -328,8 +329,26 @@ class _Run:
             progress=self.progress,
             overwrite=True,
         )
-        self.markers.set(key, {"cases": summary["num_cases"]})
+        self.markers.set(key, {"cases": summary["num_cases"], "predictions": self._relative(predictions)})
         return summary
+
+    def _relative(self, path: Path) -> str:
+        """``path`` relative to the work folder (markers stay valid when the folder moves)."""
+        path = Path(path)
+        return str(path.relative_to(self.work)) if path.is_relative_to(self.work) else str(path)
+
+    def _current(self, key: str, **inputs: Path) -> dict | None:
+        """The marker of ``key`` if its step ran on these ``inputs`` (e.g. the predictions it evaluated), else
+        None: a method whose trainer or chosen stage 1 changed since is evaluated or repaired again. Markers
+        written before inputs were recorded are taken as current."""
+        done = self.markers.get(key)
+        if done is None:
+            return None
+        for name, path in inputs.items():
+            if name in done and done[name] != self._relative(path):
+                logger.info("benchmark: %s ran on %s, now %s: running it again", key, done[name], path)
+                return None
+        return done
 
     # ---- one (dataset, method) pair
     def stage1(

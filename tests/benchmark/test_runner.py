@@ -189,3 +189,38 @@ def test_chosen_repairs_start_from_the_rule_s_choice(tmp_path, monkeypatch):
         match=r"set up for first stage 'nnUNetTrainerCTA_cpu'.*'nnUNetTrainerCTA_Base_cpu'",
     ):
         run._cgpm_first_stage(folder, "nnUNetCTAPlans_cpu", "nnUNetTrainerCTA_Base_cpu")
+
+
+def test_evaluation_and_repair_run_again_when_their_input_changed(tmp_path, monkeypatch):
+    import nnunetv2_cta.evaluation as evaluation
+
+    calls = []
+
+    def fake_evaluate_folder(gt, predictions, summary_json, **kwargs):
+        calls.append(predictions.name)
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
+        summary = {"num_cases": 1, "of": predictions.name}
+        summary_json.write_text(json.dumps(summary))
+        return summary
+
+    monkeypatch.setattr(evaluation, "evaluate_folder", fake_evaluate_folder)
+    run = _Run(tmp_path, get_budget("cpu"), no_train=False, num_processes=1, progress=False)
+    folder = tmp_path / "nnUNet_raw" / "Dataset972_PhantomNCCT"
+    alpha16 = tmp_path / "predictions" / folder.name / "stage1__nnUNetTrainerCTA_cpu__nnUNetCTAPlans_cpu"
+    other = tmp_path / "predictions" / folder.name / "stage1__nnUNetTrainerCTA_Other_cpu__nnUNetCTAPlans_cpu"
+    assert run.evaluate(folder, "cta", alpha16)["of"] == alpha16.name
+    assert run.evaluate(folder, "cta", alpha16)["of"] == alpha16.name  # same predictions: marker reused
+    # the budget's trainer for "cta" changed: same method name, other predictions -> evaluated again
+    assert run.evaluate(folder, "cta", other)["of"] == other.name
+    assert calls == [alpha16.name, other.name]
+    marker = json.loads((tmp_path / "markers" / f"evaluate--{folder.name}--cta.json").read_text())
+    assert marker["predictions"] == f"predictions/{folder.name}/{other.name}"
+    # a marker written before inputs were recorded is taken as current
+    run.markers.set("evaluate:D:old", {"cases": 1})
+    assert run._current("evaluate:D:old", predictions=other) == {"cases": 1}
+    # a repair marker remembers the stage 1 it repaired
+    run.markers.set(
+        "repair:D:chosen_bridging", {"seconds_per_case": 1.0, "stage1": "predictions/D/stage1__A"}
+    )
+    assert run._current("repair:D:chosen_bridging", stage1=tmp_path / "predictions/D/stage1__A") is not None
+    assert run._current("repair:D:chosen_bridging", stage1=tmp_path / "predictions/D/stage1__B") is None
