@@ -1,6 +1,6 @@
 """Learning curves of stage-1 trainers on a 2-core CPU: held-out Dice / clDice per region vs iterations and minutes.
 
-How the CPU recipe (``nnunetv2_cta.trainers.cpu``) was found and how it compares with other trainers. Three steps,
+How the CPU recipe (``nnunetv2_cta.trainers.cpu``) was found and how it compares with other trainers. Four steps,
 each resumable (a finished step is skipped):
 
 1. ``train``: trains one trainer on a planned dataset (``--fold all``, the default: every training case; or one
@@ -14,6 +14,8 @@ each resumable (a finished step is skipped):
    cleaned and the raw stage-1 label maps with :func:`~nnunetv2_cta.evaluation.evaluate_case`.
    One JSON line per (checkpoint, case) in ``<out>/curve_<name>.jsonl``.
 3. ``report``: Markdown table (mean and min..max over cases) and learning-curve PNGs from the JSON lines.
+4. ``choose``: the selection rule of ``nnunetv2_cta choose`` (Dice within 0.01 of the best, then fewest breaks,
+   then clDice; only when better case by case) among the trainers' last checkpoints, on the raw stage-1 labels.
 
 Example (the committed run; see benchmarks/results/cpu_recipe.md)::
 
@@ -280,6 +282,27 @@ def report(args) -> None:
     print((out / f"{args.prefix}table.md").read_text())
 
 
+def choose(args) -> None:
+    """The selection rule of ``nnunetv2_cta choose`` among the trainers' last checkpoints, on the vessels region of
+    the raw stage-1 labels (what the benchmark scores): writes ``<out>/<prefix>choice.json`` and prints why."""
+    from nnunetv2_cta.evaluation.selection import choose_candidate, format_selection
+
+    out = Path(args.out)
+    rows = [json.loads(line) for p in sorted(out.glob(f"{args.prefix}*.jsonl")) for line in p.read_text().splitlines()]
+    trainers = list(dict.fromkeys(r["trainer"] for r in rows))
+    finals = {t: _final(rows, t) for t in trainers}
+    cases = sorted(set.intersection(*(set(f) for f in finals.values())))
+    table = {
+        t: {c: {k: finals[t][c]["metrics_stage1_raw"]["vessels"][k] for k in ("dice", "cldice", "breaks")} for c in cases}
+        for t in trainers
+    }
+    selection = choose_candidate(table)
+    (out / f"{args.prefix}choice.json").write_text(
+        json.dumps({"cases": cases, "scores": table} | selection.to_dict(), indent=1) + "\n"
+    )
+    print(format_selection(selection))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -303,8 +326,11 @@ def main() -> None:
     r.add_argument("--out", required=True)
     r.add_argument("--prefix", default="curve_", help="reads <out>/<prefix>*.jsonl, writes <prefix>table.md/curves.png")
     r.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired per-case differences A - B")
+    ch = sub.add_parser("choose", help="the selection rule among the trainers of <out> (raw stage-1 vessels)")
+    ch.add_argument("--out", required=True)
+    ch.add_argument("--prefix", default="curve_")
     args = parser.parse_args()
-    {"train": train, "curve": curve, "report": report}[args.step](args)
+    {"train": train, "curve": curve, "report": report, "choose": choose}[args.step](args)
 
 
 if __name__ == "__main__":
