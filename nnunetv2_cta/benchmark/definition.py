@@ -270,11 +270,16 @@ BUDGETS: dict[str, Budget] = {
                 "phantom_dsa": ("stock_trainer", "cta", "classic"),
                 "real_geometry": _CPU_CTA_METHODS,
             },
+            # chosen on a validation split of the NCCT training cases (benchmarks/results/ncct_centerline_weight)
+            modality_trainers={"ncct": {"cta": "nnUNetTrainerCTA_NCCT_cpu"}},
             note=(
                 "the CPU recipe of benchmarks/results/cpu_recipe (AdamW, bf16, 60 epochs x 50 iterations = 3,000 "
                 "iterations, about 20-25 min per network on 2 cores; the CGPM 30 x 50) on 1.25 mm phantoms, every "
                 "network trained on all 24 training cases (fold 'all'), 8 held-out cases per modality. Every "
-                "network gets the same iterations; the seconds each took are in the time table. " + _CPU_NOTE
+                "network gets the same iterations; the seconds each took are in the time table. On NCCT the cta "
+                "network is nnUNetTrainerCTA_NCCT_cpu (centerline weight alpha 1 instead of 16, chosen on the "
+                "validation cases of fold 0 of the NCCT training cases: benchmarks/results/ncct_centerline_weight). "
+                + _CPU_NOTE
             ),
         ),
         Budget(

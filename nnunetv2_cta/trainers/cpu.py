@@ -31,6 +31,7 @@ from nnunetv2_cta.trainers.base import nnUNetTrainerCTA_Base
 from nnunetv2_cta.trainers.cta import (
     nnUNetTrainerCTA,
     nnUNetTrainerCTA_clDice,
+    nnUNetTrainerCTA_NCCT,
     nnUNetTrainerCTA_NoCenterline,
     nnUNetTrainerCTA_SkeletonRecall,
 )
@@ -228,6 +229,11 @@ class nnUNetTrainerCTA_clDice_cpu(CPURecipe, nnUNetTrainerCTA_clDice):
     """clDice (Shit et al., CVPR 2021) with the CPU recipe: a benchmark comparison."""
 
 
+class nnUNetTrainerCTA_NCCT_cpu(CPURecipe, nnUNetTrainerCTA_NCCT):
+    """``nnUNetTrainerCTA_NCCT`` (centerline weight alpha 1, for non-contrast CT) with the CPU recipe: the
+    benchmark's ``cta`` network on NCCT."""
+
+
 class nnUNetTrainerCTA_cpu_quick(nnUNetTrainerCTA_cpu):
     """``nnunetv2_cta demo --quick``: the recipe cut to 1,000 iterations (about 6 minutes on 2 idle cores), no
     final validation (the demo scores its own held-out cases)."""
@@ -262,6 +268,7 @@ CPU_TRAINERS: tuple[type, ...] = (
     nnUNetTrainerCTA_NoCenterline_cpu,
     nnUNetTrainerCTA_SkeletonRecall_cpu,
     nnUNetTrainerCTA_clDice_cpu,
+    nnUNetTrainerCTA_NCCT_cpu,
     nnUNetTrainerCTA_cpu_quick,
     nnUNetTrainerCTA_Base_cpu_quick,
     nnUNetTrainerCTA_cpu_tiny,

@@ -263,6 +263,18 @@ class nnUNetTrainerCTA_clDice(nnUNetTrainerCTA):
     topology_loss = "cldice"
 
 
+class nnUNetTrainerCTA_NCCT(nnUNetTrainerCTA):
+    """nnUNetTrainerCTA for non-contrast CT: centerline weight ``alpha`` 1 instead of 16.
+
+    Chosen by the selection rule of ``nnunetv2_cta choose`` among alpha 16, 4 and 1 on the validation cases of
+    nnU-Net's fold 0 of the benchmark's 24 NCCT training phantoms (benchmarks/results/ncct_centerline_weight/):
+    with unenhanced vessels barely above the noise, alpha 16 made the network fire on noise all over the brain
+    (validation vessels Dice 0.335, alpha 1 0.611). Chosen at the CPU budget; not validated on real NCCT.
+    """
+
+    centerline_alpha = 1.0
+
+
 # short schedules for CPU tests and demos: the tiny base class supplies the schedule attributes via the MRO
 class nnUNetTrainerCTA_tiny(nnUNetTrainerCTA, nnUNetTrainerCTA_Base_tiny):
     """nnUNetTrainerCTA with the schedule of nnUNetTrainerCTA_Base_tiny."""
@@ -293,6 +305,7 @@ CTA_TRAINERS: tuple[type, ...] = (
     nnUNetTrainerCTA_NoCenterline,
     nnUNetTrainerCTA_SkeletonRecall,
     nnUNetTrainerCTA_clDice,
+    nnUNetTrainerCTA_NCCT,
     nnUNetTrainerCTA_tiny,
     nnUNetTrainerCTA_NoCenterline_tiny,
     nnUNetTrainerCTA_SkeletonRecall_tiny,
