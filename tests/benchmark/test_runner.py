@@ -199,7 +199,8 @@ def test_evaluation_and_repair_run_again_when_their_input_changed(tmp_path, monk
     def fake_evaluate_folder(gt, predictions, summary_json, **kwargs):
         calls.append(predictions.name)
         summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary = {"num_cases": 1, "of": predictions.name}
+        summary = {"num_cases": 1, "of": predictions.name,
+                   "metric_per_case": [{"prediction_file": str(predictions / "case_0.nii.gz")}]}  # fmt: skip
         summary_json.write_text(json.dumps(summary))
         return summary
 
@@ -215,9 +216,15 @@ def test_evaluation_and_repair_run_again_when_their_input_changed(tmp_path, monk
     assert calls == [alpha16.name, other.name]
     marker = json.loads((tmp_path / "markers" / f"evaluate--{folder.name}--cta.json").read_text())
     assert marker["predictions"] == f"predictions/{folder.name}/{other.name}"
-    # a marker written before inputs were recorded is taken as current
+    # a marker written before inputs were recorded is taken as current ...
     run.markers.set("evaluate:D:old", {"cases": 1})
     assert run._current("evaluate:D:old", predictions=other) == {"cases": 1}
+    # ... but an evaluation is redone when its summary scored other predictions (the files it names)
+    run.markers.set(f"evaluate:{folder.name}:cta", {"cases": 1})
+    assert run.evaluate(folder, "cta", alpha16)["of"] == alpha16.name
+    assert calls == [alpha16.name, other.name, alpha16.name]
+    assert run.evaluate(folder, "cta", alpha16)["of"] == alpha16.name
+    assert len(calls) == 3
     # a repair marker remembers the stage 1 it repaired
     run.markers.set(
         "repair:D:chosen_bridging", {"seconds_per_case": 1.0, "stage1": "predictions/D/stage1__A"}
