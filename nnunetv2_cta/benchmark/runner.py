@@ -315,8 +315,10 @@ class _Run:
         key = f"evaluate:{folder.name}:{method}"
         summary_json = self.work / "evaluation" / folder.name / f"{method}.json"
         if self._current(key, predictions=predictions) is not None:
+            from nnunetv2_cta.benchmark.work import evaluated_folder
+
             summary = json.loads(summary_json.read_text())
-            evaluated = _evaluated_folder(summary)
+            evaluated = evaluated_folder(summary)
             if evaluated is None or evaluated == Path(predictions).resolve():
                 return summary
             logger.info("benchmark: %s evaluated %s, now %s: evaluating again", key, evaluated, predictions)
@@ -453,13 +455,6 @@ class _Run:
             self.pre / folder.name / f"{plans_id}.json", first_stage_trainer=trainer, overwrite=True
         )
         self.markers.set(key, {"trainer": trainer})
-
-
-def _evaluated_folder(summary: dict) -> Path | None:
-    """The predictions folder an evaluation summary scored (from its cases' ``prediction_file``), if recorded."""
-    cases = summary.get("metric_per_case") or [{}]
-    file = cases[0].get("prediction_file")
-    return Path(file).resolve().parent if file else None
 
 
 def _check_trained(run: _Run, pairs: list, user_folder: Path | None) -> None:

@@ -54,3 +54,10 @@ def epoch_seconds(checkpoint: Path) -> float | None:
 
 def replace_dir(tmp: Path, final: Path) -> None:
     publish(tmp, final, replace=True)
+
+
+def evaluated_folder(summary: dict) -> Path | None:
+    """The predictions folder an evaluation summary scored (from its cases' ``prediction_file``), if recorded."""
+    cases = summary.get("metric_per_case") or [{}]
+    file = cases[0].get("prediction_file")
+    return Path(file).resolve().parent if file else None
