@@ -290,6 +290,8 @@ def choose(args) -> None:
     out = Path(args.out)
     rows = [json.loads(line) for p in sorted(out.glob(f"{args.prefix}*.jsonl")) for line in p.read_text().splitlines()]
     trainers = list(dict.fromkeys(r["trainer"] for r in rows))
+    if len(trainers) < 2:
+        raise SystemExit(f"choose needs curves of at least 2 trainers in {str(out)!r} ({args.prefix}*.jsonl), got {trainers}")
     finals = {t: _final(rows, t) for t in trainers}
     cases = sorted(set.intersection(*(set(f) for f in finals.values())))
     table = {

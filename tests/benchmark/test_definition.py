@@ -104,18 +104,15 @@ def test_gpu_budget_without_cuda_is_refused(tmp_path, keep_nnunet_env):
     assert not (tmp_path / "work").exists()
 
 
+def _no_train_cta(work, dataset):
+    run_benchmark(work, "tiny", methods=["cta"], datasets=[dataset], no_train=True, progress=False)
+
+
 def test_no_train_without_models_fails_before_any_work(tmp_path, keep_nnunet_env):
     with pytest.raises(
         ConfigurationError, match=r"--no-train: method 'cta' on 'Dataset971_PhantomCTA' needs a trained"
     ):
-        run_benchmark(
-            tmp_path / "work",
-            "tiny",
-            methods=["cta"],
-            datasets=["phantom_cta"],
-            no_train=True,
-            progress=False,
-        )
+        _no_train_cta(tmp_path / "work", "phantom_cta")
     assert not (tmp_path / "work" / "markers").exists()
     assert not list((tmp_path / "work" / "nnUNet_raw").iterdir())
 
@@ -144,14 +141,7 @@ def test_no_train_checks_the_modality_trainer(tmp_path, keep_nnunet_env, monkeyp
         ConfigurationError,
         match=r"'Dataset972_PhantomNCCT' needs a trained model at .*nnUNetTrainerCTA_cpu_tiny__",
     ):
-        run_benchmark(
-            tmp_path / "work",
-            "tiny",
-            methods=["cta"],
-            datasets=["phantom_ncct"],
-            no_train=True,
-            progress=False,
-        )
+        _no_train_cta(tmp_path / "work", "phantom_ncct")
 
 
 def test_num_processes_must_be_positive(tmp_path, keep_nnunet_env):
