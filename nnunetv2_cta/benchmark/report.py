@@ -1,10 +1,12 @@
 """Benchmark results: tables (CSV, JSON, Markdown), plots (PNG) and the machine description.
 
 One row per (dataset, method, region) with, for each metric of :data:`METRICS`, the mean, standard deviation,
-minimum and maximum over the held-out cases (``<metric>_mean``, ``_std``, ``_min``, ``_max``; the V-score only
-where the dataset has vessel graphs), plus ``n_cases``, ``train_s_per_epoch`` (stage 1; ``cgpm_s_per_epoch`` for
-the repair network) and ``infer_s_per_case``. Every file is generated here from the evaluation summaries; none is
-meant to be edited by hand.
+minimum and maximum over the held-out cases that contain the region (``<metric>_mean``, ``_std``, ``_min``,
+``_max``; the V-score only where the dataset has vessel graphs), plus ``n_cases``, ``train_s_per_epoch`` (stage 1; ``cgpm_s_per_epoch`` for
+the repair network) and ``infer_s_per_case``. A case whose reference of a region is empty (no aorta in a 3D-DSA
+head field, no bone around a real Circle-of-Willis crop) is left out of that region's row and comparisons: its
+Dice would be 1 or 0 by convention, not a measurement; a region that no case contains has no row. Every file is
+generated here from the evaluation summaries; none is meant to be edited by hand.
 """
 
 from __future__ import annotations
@@ -96,6 +98,11 @@ def comparisons(per_case: dict) -> list[dict]:
     return out
 
 
+def region_cases(info: dict, region: str) -> list[str]:
+    """The cases of one method's per-case values that contain ``region`` (the order of its value lists)."""
+    return info.get("region_cases", {}).get(region, info["cases"])
+
+
 def _case_number(case: str) -> str:
     """The trailing number of a case name (``PhantomNCCT_0024`` -> ``0024``): the phantom seed's index."""
     return case.rsplit("_", 1)[-1]
@@ -113,7 +120,9 @@ def modality_comparisons(per_case: dict) -> list[dict]:
             ref = per_case[reference].get(method)
             if ref is None:
                 continue
-            numbers, ref_numbers = ([_case_number(c) for c in x["cases"]] for x in (info, ref))
+            numbers, ref_numbers = (
+                [_case_number(c) for c in region_cases(x, MODALITY_REGION)] for x in (info, ref)
+            )
             if sorted(numbers) != sorted(ref_numbers):
                 continue
             order = [ref_numbers.index(n) for n in numbers]
@@ -163,7 +172,8 @@ def _score_table(methods: dict, names: list[str]) -> dict | None:
         if not all(k in values for k in SELECTION_METRICS):
             return None
         table[m] = {
-            case: {k: values[k][i] for k in SELECTION_METRICS} for i, case in enumerate(methods[m]["cases"])
+            case: {k: values[k][i] for k in SELECTION_METRICS}
+            for i, case in enumerate(region_cases(methods[m], "vessels"))
         }
     return table
 
@@ -267,15 +277,22 @@ def machine_info() -> dict:
 
 
 def summarise(outcomes: list[dict]) -> tuple[list[dict], dict]:
-    """Rows (module docstring) and per-case values ``{dataset: {method: {region: {metric: [values]}}}}``."""
+    """Rows (module docstring) and per-case values ``{dataset: {method: info}}``: ``info["values"]`` is
+    ``{region: {metric: [values]}}`` over ``info["region_cases"][region]``, the cases whose reference holds the
+    region (``info["cases"]``: every case)."""
     rows: list[dict] = []
     per_case: dict = {}
     for o in outcomes:
-        cases = o["summary"]["metric_per_case"]
+        all_cases = o["summary"]["metric_per_case"]
         by_region: dict = {}
-        for region in [r for r in REGIONS if r in cases[0]["metrics"]]:
+        in_region: dict = {}
+        for region in [r for r in REGIONS if r in all_cases[0]["metrics"]]:
+            cases = [c for c in all_cases if not c["metrics"][region].get("empty_reference", 0)]
+            if not cases:
+                continue
             row = {"dataset": o["dataset"], "method": o["method"], "region": region, "n_cases": len(cases)}
             by_region[region] = {}
+            in_region[region] = [c["case"] for c in cases]
             for metric in METRICS:
                 values = [c["metrics"][region][metric] for c in cases if metric in c["metrics"][region]]
                 if len(values) != len(cases):
@@ -297,7 +314,8 @@ def summarise(outcomes: list[dict]) -> tuple[list[dict], dict]:
             row["infer_s_per_case"] = o["infer_s_per_case"]
             rows.append(row)
         per_case.setdefault(o["dataset"], {})[o["method"]] = {
-            "cases": [c["case"] for c in cases],
+            "cases": [c["case"] for c in all_cases],
+            "region_cases": in_region,
             "values": by_region,
             "base_method": o.get("base_method"),
         }
@@ -360,7 +378,8 @@ def markdown(
         )
     out.write("\n")
     out.write(
-        "Cells: mean ± standard deviation over the held-out cases (n); minimum and maximum are in results.csv, "
+        "Cells: mean ± standard deviation over the held-out cases whose reference contains the region (n); "
+        "minimum and maximum are in results.csv, "
         "every case's value in results.json. Breaks and Betti-0 error are counts per case, HD95 in mm.\n\n"
     )
     if compared:

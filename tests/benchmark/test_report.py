@@ -11,6 +11,7 @@ from nnunetv2_cta.benchmark.report import (
     markdown,
     modality_comparisons,
     model_choices,
+    summarise,
 )
 
 
@@ -97,6 +98,55 @@ def test_modality_comparisons_pair_cases_by_seed_number():
     assert breaks["mean_difference"] == pytest.approx(1.4) and breaks["cases_worse"] == 4
     assert breaks["verdict"] == "worse"
     assert found[("phantom_cta", "phantom_ncct", "stock_trainer", "cldice")]["verdict"] == "same"
+
+
+def _case(name, regions):
+    """One evaluated case: ``{region: (empty reference?, dice)}``."""
+    return {
+        "case": name,
+        "metrics": {r: {"empty_reference": int(empty), "dice": dice} for r, (empty, dice) in regions.items()},
+    }
+
+
+def test_a_region_is_summarised_over_the_cases_that_contain_it():
+    cases = [  # a head crop has no aorta and no bone: its Dice 1 and 0 there are conventions, not measurements
+        _case("arch_a", {"vessels": (0, 0.6), "aorta": (0, 0.8), "bone": (1, 1.0), "intracranial": (1, 0.0)}),
+        _case("head_b", {"vessels": (0, 0.2), "aorta": (1, 1.0), "bone": (1, 0.0), "intracranial": (0, 0.3)}),
+        _case("arch_c", {"vessels": (0, 0.4), "aorta": (0, 0.5), "bone": (1, 1.0), "intracranial": (1, 1.0)}),
+    ]
+    outcome = {"dataset": "real_geometry", "method": "cta", "summary": {"metric_per_case": cases},
+               "train_s_per_epoch": {}, "infer_s_per_case": None}  # fmt: skip
+    rows, per_case = summarise([outcome])
+    by_region = {r["region"]: r for r in rows}
+    assert set(by_region) == {"vessels", "aorta", "intracranial"}  # no case has bone: no row
+    assert by_region["vessels"]["n_cases"] == 3 and by_region["vessels"]["dice_mean"] == pytest.approx(0.4)
+    assert by_region["aorta"]["n_cases"] == 2 and by_region["aorta"]["dice_mean"] == pytest.approx(0.65)
+    assert by_region["aorta"]["dice_min"] == 0.5 and by_region["aorta"]["dice_std"] == pytest.approx(0.15)
+    assert by_region["intracranial"]["n_cases"] == 1 and by_region["intracranial"]["dice_mean"] == 0.3
+    info = per_case["real_geometry"]["cta"]
+    assert info["cases"] == ["arch_a", "head_b", "arch_c"]
+    assert info["region_cases"]["aorta"] == ["arch_a", "arch_c"] and info["values"]["aorta"]["dice"] == [
+        0.8,
+        0.5,
+    ]
+
+
+def test_modality_pairs_use_the_cases_that_contain_the_region():
+    def method(name, numbers, dice, without):
+        info = _intracranial(name, numbers, dice, [1] * len(dice))
+        info["region_cases"] = {"intracranial": [c for c in info["cases"] if not c.endswith(without)]}
+        info["values"]["intracranial"] = {k: [v for c, v in zip(info["cases"], vals, strict=True)
+                                              if not c.endswith(without)]
+                                          for k, vals in info["values"]["intracranial"].items()}  # fmt: skip
+        return info
+
+    per_case = {  # case 0099 has no intracranial reference on NCCT: left out of both sides, the rest still pair
+        "phantom_cta": {"cta": method("PhantomCTA", [24, 25, 26, 27, 28, 99], [0.6] * 5 + [0.9], "0099")},
+        "phantom_ncct": {"cta": method("PhantomNCCT", [99, 24, 25, 26, 27, 28], [0.0, 0.4, 0.4, 0.5, 0.4, 0.4],
+                                       "0099")},
+    }  # fmt: skip
+    dice = {c["metric"]: c for c in modality_comparisons(per_case)}["dice"]
+    assert dice["n"] == 5 and dice["mean_difference"] == pytest.approx(0.18)  # (0.2 * 4 + 0.1) / 5
 
 
 def test_markdown_has_the_modality_section_only_when_there_are_comparisons():
