@@ -37,6 +37,7 @@ from typing import IO, Any
 import numpy as np
 
 from nnunetv2_cta.errors import (
+    ConfigurationError,
     DatasetFormatError,
     GeometryError,
     OutputExistsError,
@@ -254,6 +255,7 @@ def write_image(
         raise GeometryError(f"write_image expects a 3D [z, y, x] array, got shape {array.shape}")
     if not has_volume_ending(path):
         raise DatasetFormatError(f"{str(path)!r}: ending must be one of {VOLUME_ENDINGS}")
+    _check_gzip_level(level)
     image = sitk.GetImageFromArray(np.ascontiguousarray(array))
     image.SetSpacing(tuple(float(s) for s in geometry.spacing[::-1]))
     image.SetOrigin(geometry.origin)
@@ -287,6 +289,11 @@ def _fast_gzip():
     return isal_zlib
 
 
+def _check_gzip_level(level) -> None:
+    if not isinstance(level, int) or isinstance(level, bool) or level not in range(10):
+        raise ConfigurationError(f"gzip level must be an integer 0..9, got {level!r}")
+
+
 def gzip_members(
     data: bytes | memoryview, level: int = GZIP_LEVEL, *, threads: int | None = None
 ) -> Iterator[bytes]:
@@ -303,8 +310,7 @@ def gzip_members(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    if level not in range(10):
-        raise ValueError(f"gzip level must be 0..9, got {level!r}")
+    _check_gzip_level(level)
     codec = _fast_gzip()
     if codec is not None:
         level = min(level, 3)  # ISA-L has levels 0..3

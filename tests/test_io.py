@@ -9,7 +9,7 @@ import stat
 import numpy as np
 import pytest
 
-from nnunetv2_cta.errors import DatasetFormatError, OutputExistsError
+from nnunetv2_cta.errors import ConfigurationError, DatasetFormatError, OutputExistsError
 from nnunetv2_cta.io import (
     Geometry,
     atomic_folder,
@@ -205,11 +205,20 @@ def test_gzip_members_are_one_gzip_stream(monkeypatch):
     assert gzip.decompress(b"".join(io_module.gzip_members(b"", 1))) == b""
 
 
-def test_gzip_members_bad_level():
+@pytest.mark.parametrize("level", [12, -1, 1.5, "1", True])
+def test_gzip_members_bad_level(level):
     from nnunetv2_cta.io import gzip_members
 
-    with pytest.raises(ValueError, match=r"gzip level must be 0\.\.9, got 12"):
-        list(gzip_members(b"abc", 12))
+    with pytest.raises(ConfigurationError, match=rf"gzip level must be an integer 0\.\.9, got {level!r}"):
+        list(gzip_members(b"abc", level))
+
+
+def test_write_image_bad_level_writes_nothing(tmp_path):
+    with pytest.raises(ConfigurationError, match=r"gzip level must be an integer 0\.\.9, got 10"):
+        write_image(
+            tmp_path / "x.nii.gz", np.zeros((2, 2, 2), np.uint8), Geometry(spacing=(1, 1, 1)), level=10
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
