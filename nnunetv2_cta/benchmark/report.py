@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2_cta.io import atomic_path, write_text_atomic
+from nnunetv2_cta.io import write_text_atomic
 
 #: metrics of the tables, in column order (names of nnunetv2_cta.evaluation)
 METRICS: tuple[str, ...] = ("dice", "cldice", "recall", "vscore", "betti0_error", "breaks", "hd95_mm")
@@ -459,66 +459,6 @@ def _time_table(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def _plot_methods(per_case: dict, dataset: str, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    panels = [("vessels", "dice"), ("vessels", "cldice"), ("vessels", "breaks"), ("bone", "dice")]
-    methods = list(per_case[dataset])
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.6))
-    for ax, (region, metric) in zip(axes, panels, strict=True):
-        for i, m in enumerate(methods):
-            values = per_case[dataset][m]["values"].get(region, {}).get(metric)
-            if not values:
-                continue
-            ax.bar(i, np.mean(values), yerr=np.std(values), color=f"C{i}", alpha=0.7, capsize=3)
-            ax.plot(np.full(len(values), i) + np.linspace(-0.15, 0.15, len(values)), values, "k.", ms=4)
-        ax.set_xticks(range(len(methods)), methods, rotation=40, ha="right", fontsize=8)
-        ax.set_title(f"{region} {metric}", fontsize=10)
-        if metric in ("dice", "cldice"):
-            ax.set_ylim(0, 1)
-    fig.suptitle(f"{dataset}: mean ± std over held-out cases (dots: cases)", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-
-
-def _plot_modalities(per_case: dict, path: Path) -> bool:
-    import matplotlib.pyplot as plt
-
-    datasets = list(per_case)
-    methods = [
-        m
-        for m in dict.fromkeys(m for d in datasets for m in per_case[d])
-        if sum(m in per_case[d] for d in datasets) > 1
-    ]
-    if len(datasets) < 2 or not methods:
-        return False
-    panels = [("vessels", "dice"), ("vessels", "cldice"), ("vessels", "recall"), ("bone", "dice")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6))
-    width = 0.8 / len(datasets)
-    for ax, (region, metric) in zip(axes, panels, strict=True):
-        for j, d in enumerate(datasets):
-            for i, m in enumerate(methods):
-                values = per_case[d].get(m, {}).get("values", {}).get(region, {}).get(metric)
-                if not values:
-                    continue
-                x = i + (j - (len(datasets) - 1) / 2) * width
-                ax.bar(x, np.mean(values), width, yerr=np.std(values), color=f"C{j}", alpha=0.7, capsize=2,
-                       label=d if i == 0 else None)  # fmt: skip
-                ax.plot(np.full(len(values), x), values, "k.", ms=3)
-        ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
-        ax.set_title(f"{region} {metric}", fontsize=10)
-        ax.set_ylim(0, 1)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("per modality: mean ± std over held-out cases (dots: cases)", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    return True
-
-
 def write_results(
     outcomes: list[dict],
     out: str | os.PathLike,
@@ -533,6 +473,8 @@ def write_results(
     Returns:
         ``{"rows": rows, "csv": path, "json": path, "md": path, "machine": path, "plots": [paths]}``.
     """
+    from nnunetv2_cta.benchmark.plots import plot_methods, plot_modalities
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, per_case = summarise(outcomes)
@@ -550,9 +492,9 @@ def write_results(
     with plt.style.context("default"):
         for dataset in per_case:
             name = f"plot_{dataset}.png"
-            _plot_methods(per_case, dataset, out / name)
-            plots.append(name)
-        if _plot_modalities(per_case, out / "plot_modalities.png"):
+            if plot_methods(per_case, dataset, out / name):
+                plots.append(name)
+        if plot_modalities(per_case, out / "plot_modalities.png"):
             plots.append("plot_modalities.png")
 
     columns = list(dict.fromkeys(k for r in rows for k in r))

@@ -131,6 +131,24 @@ def test_a_region_is_summarised_over_the_cases_that_contain_it():
     ]
 
 
+def test_plot_leaves_out_a_region_no_case_contains(tmp_path):
+    from nnunetv2_cta.benchmark.plots import plot_methods
+
+    head = {"cases": ["a", "b"], "values": {"vessels": {"dice": [0.2, 0.4], "cldice": [0.3, 0.5]}}}
+    with_bone = {
+        "cases": ["a", "b"],
+        "values": {"vessels": {"dice": [0.5, 0.6]}, "bone": {"dice": [0.9, 0.8]}},
+    }
+    panels = plot_methods({"real": {"cta": head, "classic": head}}, "real", tmp_path / "real.png")
+    assert (
+        panels == [("vessels", "dice"), ("vessels", "cldice")] and (tmp_path / "real.png").stat().st_size > 0
+    )
+    assert ("bone", "dice") in plot_methods({"p": {"cta": with_bone}}, "p", tmp_path / "p.png")
+    nothing = {"cases": ["a"], "values": {"aorta": {"dice": [1.0]}}}
+    assert plot_methods({"x": {"cta": nothing}}, "x", tmp_path / "x.png") == []
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_modality_pairs_use_the_cases_that_contain_the_region():
     def method(name, numbers, dice, without):
         info = _intracranial(name, numbers, dice, [1] * len(dice))
