@@ -88,7 +88,7 @@ def train(args) -> None:
     pre = Path(os.environ["nnUNet_preprocessed"]) / _dataset_name(args.dataset)
     plans = load_json(str(pre / f"{args.plans}.json"))
     dataset_json = load_json(str(pre / "dataset.json"))
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may use (taskset pins it)
     latest = folder / "checkpoint_latest.pth"
     plans["continue_training"] = latest.is_file()  # nnU-Net 2.8's trainer reads (and removes) this key
     trainer = cls(plans, "3d_fullres", fold, dataset_json, torch.device("cpu"))
