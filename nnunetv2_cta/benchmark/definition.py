@@ -6,7 +6,7 @@ else. Imports only the standard library (the CLI validates names with it before 
 **Datasets.** ``phantom_cta``, ``phantom_ncct`` and ``phantom_dsa`` are written by
 :func:`nnunetv2_cta.phantom.write_dataset` with the same seed, so case ``i`` has the same anatomy in all three
 (3D-DSA keeps only its head field of view, so it has no aortic region). ``real_geometry`` holds real vessel
-trees (TopCoW Circle-of-Willis maps, a thresholded AVM angiogram) rendered into CTAs
+trees (TopCoW Circle-of-Willis maps, a thresholded AVM angiogram, the aortic arches of two chest CTAs) rendered into CTAs
 (:mod:`nnunetv2_cta.benchmark.real_geometry`); it has held-out cases only and is scored with the networks
 trained on ``phantom_cta``; without the real data folder it is skipped with a note. ``user`` is a dataset the user names
 (nnU-Net id or ``DatasetXXX_Name`` in ``$nnUNet_raw``, e.g. one written by ``nnunetv2_cta convert``); it must use
