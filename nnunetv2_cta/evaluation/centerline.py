@@ -54,15 +54,23 @@ def skeletonize(mask: np.ndarray) -> np.ndarray:
         return out
     result = np.zeros(crop.shape, dtype=bool)
     for label, sub in enumerate(cc3d.statistics(labels)["bounding_boxes"][1:], start=1):
-        piece = labels[sub] == label
-        if piece.size == 1 or np.count_nonzero(piece) <= 2:
-            result[sub] |= piece  # one or two voxels: already their own skeleton
-            continue
-        pad = np.zeros(tuple(k + 2 for k in piece.shape), dtype=bool)
-        pad[1:-1, 1:-1, 1:-1] = piece
-        result[sub] |= _skimage_skeletonize(pad).astype(bool, copy=False)[1:-1, 1:-1, 1:-1]
+        result[sub] |= skeletonize_component(labels[sub] == label)
     out[box] = result[1:-1, 1:-1, 1:-1]
     return out
+
+
+def skeletonize_component(piece: np.ndarray) -> np.ndarray:
+    """Skeleton of one 26-connected component given in its bounding box (``bool [z, y, x]``), same shape.
+
+    What :func:`skeletonize` does to each component, for callers that already hold the components (e.g.
+    from :func:`cc3d.connected_components` and :func:`cc3d.statistics`). A piece of one or two voxels is
+    its own skeleton.
+    """
+    if piece.size == 1 or np.count_nonzero(piece) <= 2:
+        return piece.copy()
+    pad = np.zeros(tuple(k + 2 for k in piece.shape), dtype=bool)
+    pad[1:-1, 1:-1, 1:-1] = piece
+    return _skimage_skeletonize(pad).astype(bool, copy=False)[1:-1, 1:-1, 1:-1]
 
 
 class SkeletonGraph:
