@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cc3d
 import dijkstra3d
@@ -62,6 +63,7 @@ _OFFSETS = np.array(
     ],
     dtype=np.int64,
 )
+_OFFSET_TUPLES = tuple(map(tuple, _OFFSETS.tolist()))
 IMPASSABLE = 1e4
 
 
@@ -125,56 +127,80 @@ def find_endpoints(
     """
     if skel is None:
         skel = skeletonize(vessel)
-    if not skel.any():
-        return []
-    padded = np.pad(skel, 1)
-    coords = np.argwhere(skel)
-    neighbour_count = np.zeros(len(coords), np.int64)
-    for off in _OFFSETS:
-        neighbour_count += padded[tuple((coords + 1 + off).T)]
-    tips = coords[neighbour_count == 1]
+    tips = skeleton_tips(skel)
     if len(tips) == 0:
         return []
     if dist is None:
         dist = _wall_distance(vessel, spacing)
+    points = set(map(tuple, np.argwhere(skel).tolist()))
     out: list[Endpoint] = []
-    shape = np.array(skel.shape)
     for tip in tips:
-        # breadth-first walk along the skeleton up to tangent_mm (Euclidean, mm) from the tip
-        seen = {tuple(tip)}
-        queue = deque([tip])
-        walk = [tip]
-        while queue:
-            cur = queue.popleft()
-            for off in _OFFSETS:
-                nb = cur + off
-                if np.any(nb < 0) or np.any(nb >= shape):
-                    continue
-                key = tuple(nb)
-                if key in seen or not skel[key]:
-                    continue
-                seen.add(key)
-                if np.linalg.norm((nb - tip) * spacing) <= tangent_mm:
-                    queue.append(nb)
-                    walk.append(nb)
-        pts = np.array(walk)
-        if len(pts) < 2:
-            continue
-        vec = (tip - pts[1:].mean(axis=0)) * spacing
-        norm = np.linalg.norm(vec)
-        if norm == 0:
+        pts = tangent_walk(points, tip, spacing, tangent_mm)
+        direction = tip_direction(pts, spacing)
+        if direction is None:
             continue
         key = tuple(int(v) for v in tip)
         out.append(
             Endpoint(
                 index=key,  # type: ignore[arg-type]
-                direction=vec / norm,
+                direction=direction,
                 radius_mm=max(float(np.median(dist[tuple(pts.T)])) - 0.5 * float(spacing.min()), 0.0),
                 component=int(components[key]),
                 label=int(labels[key]),
             )
         )
     return out
+
+
+def skeleton_tips(skel: np.ndarray) -> np.ndarray:
+    """``(N, 3)`` int64 indices, C order, of the voxels of ``skel`` with exactly one 26-neighbour in it."""
+    padded = np.pad(skel, 1)
+    coords = np.argwhere(skel)
+    neighbour_count = np.zeros(len(coords), np.int64)
+    for off in _OFFSETS:
+        neighbour_count += padded[tuple((coords + 1 + off).T)]
+    return coords[neighbour_count == 1]
+
+
+def tangent_walk(points: set, tip, spacing: np.ndarray, tangent_mm: float) -> np.ndarray:
+    """Skeleton voxels within ``tangent_mm`` of ``tip`` (Euclidean, mm) reached from it along the skeleton.
+
+    ``points`` holds the skeleton's voxels as ``(z, y, x)`` int tuples; the walk is breadth-first over
+    26-neighbours and stops at voxels farther than ``tangent_mm`` from the tip. Returns ``(N, 3)`` int64
+    indices in the order reached, the tip first.
+    """
+    tip = tuple(int(v) for v in tip)
+    sp = tuple(float(v) for v in spacing)
+    seen, queue, walk = {tip}, deque([tip]), [tip]
+    while queue:
+        cz, cy, cx = queue.popleft()
+        for dz, dy, dx in _OFFSET_TUPLES:
+            nb = (cz + dz, cy + dy, cx + dx)
+            if nb in seen or nb not in points:
+                continue
+            seen.add(nb)
+            if _within(nb[0] - tip[0], nb[1] - tip[1], nb[2] - tip[2], sp, tangent_mm):
+                queue.append(nb)
+                walk.append(nb)
+    return np.array(walk, dtype=np.int64)
+
+
+@lru_cache(maxsize=1 << 16)
+def _within(dz: int, dy: int, dx: int, spacing: tuple[float, float, float], tangent_mm: float) -> bool:
+    """Whether the step ``(dz, dy, dx)`` voxels is at most ``tangent_mm`` long (cached: walks repeat steps)."""
+    return bool(np.linalg.norm(np.array((dz, dy, dx), dtype=np.int64) * np.array(spacing)) <= tangent_mm)
+
+
+def tip_direction(walk: np.ndarray, spacing: np.ndarray) -> np.ndarray | None:
+    """Outward unit direction (mm frame) of a tip: from the mean of ``walk[1:]`` to ``walk[0]`` (the tip).
+
+    ``None`` when the walk holds the tip only or the mean falls on it.
+    """
+    if len(walk) < 2:
+        return None
+    vec = (walk[0] - walk[1:].mean(axis=0)) * spacing
+    norm = np.linalg.norm(vec)
+    return None if norm == 0 else vec / norm
 
 
 def _wall_distance(vessel: np.ndarray, spacing: np.ndarray) -> np.ndarray:
