@@ -154,6 +154,9 @@ def curve(args) -> None:
     ckpts = _checkpoints(folder / f"fold_{fold}")
     if args.final_only:
         ckpts = [c for c in ckpts if c[0] == "checkpoint_final.pth"]
+    if not ckpts:
+        wanted = "checkpoint_final.pth" if args.final_only else "checkpoint_epoch*.pth or checkpoint_final.pth"
+        raise SystemExit(f"{name}: no {wanted} in {folder / f'fold_{fold}'} (train it first)")
     t0 = time.perf_counter()
     model = StageModel(folder, folds=[fold], checkpoint=ckpts[0][0], mirroring=False, tile_step_size=args.tile_step)
     print(f"StageModel ready in {time.perf_counter() - t0:.1f} s", flush=True)
